@@ -1,0 +1,75 @@
+// The storage contract. Each feature has a small store interface; each backend (sqlite.ts,
+// postgres.ts) implements all of them, and storage.contract.test.ts runs against both.
+
+/** Salted SCRAM keys for one hash (RFC 5802); the password itself is never stored. */
+export interface ScramKeys {
+  salt: string; // base64
+  iterations: number;
+  storedKey: string; // base64
+  serverKey: string; // base64
+}
+
+export interface Credentials {
+  'SCRAM-SHA-1': ScramKeys;
+  'SCRAM-SHA-256': ScramKeys;
+}
+
+export interface UserStore {
+  /** Creates the account; returns false when it already exists. */
+  create(domain: string, username: string, credentials: Credentials): Promise<boolean>;
+  get(domain: string, username: string): Promise<Credentials | undefined>;
+  exists(domain: string, username: string): Promise<boolean>;
+  /** Replaces the credentials; returns false when the account does not exist. */
+  setCredentials(domain: string, username: string, credentials: Credentials): Promise<boolean>;
+  /** Deletes the account and everything stored for it (roster, pending subscriptions, key-value data). */
+  delete(domain: string, username: string): Promise<boolean>;
+  /** Usernames of a domain, sorted. */
+  list(domain: string): Promise<string[]>;
+}
+
+export type Subscription = 'none' | 'to' | 'from' | 'both';
+
+export interface RosterItem {
+  jid: string; // bare JID of the contact
+  name?: string;
+  groups: string[];
+  subscription: Subscription;
+  /** We asked the contact for a subscription and have no answer yet (pending out). */
+  ask: boolean;
+  /** The contact asked us and we have not answered yet (pending in). */
+  pendingIn: boolean;
+  /** Subscription pre-approved by us (RFC 6121 3.4). */
+  approved: boolean;
+  /** True when the user put the item in the roster; false for an item kept only to remember pending state. */
+  visible: boolean;
+}
+
+export interface RosterStore {
+  /** All items of an account (visible or not), and the roster version. */
+  get(owner: string): Promise<{ version: number; items: RosterItem[] }>;
+  getItem(owner: string, contact: string): Promise<RosterItem | undefined>;
+  /** Inserts or replaces an item and bumps the roster version; returns the new version. */
+  setItem(owner: string, item: RosterItem): Promise<number>;
+  /** Removes an item and bumps the roster version; returns the new version (unchanged if nothing was removed). */
+  removeItem(owner: string, contact: string): Promise<number>;
+}
+
+/** Generic per-account JSON storage for modules (last activity, private XML, settings, ...). */
+export interface KeyValueStore {
+  get<T = unknown>(owner: string, key: string): Promise<T | undefined>;
+  set(owner: string, key: string, value: unknown): Promise<void>;
+  delete(owner: string, key: string): Promise<void>;
+}
+
+export interface Storage {
+  readonly type: 'sqlite' | 'postgres';
+  readonly users: UserStore;
+  readonly roster: RosterStore;
+  /** A key-value store private to one feature, named by that feature (e.g. 'last-activity'). */
+  keyValue(namespace: string): KeyValueStore;
+  /** The schema version this database is at, after migrations. */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export type StorageConfig = { type: 'sqlite'; path?: string } | { type: 'postgres'; url: string };
