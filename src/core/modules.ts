@@ -1,4 +1,59 @@
-// The module host: builds each module's context and runs its lifecycle. (Filled in with the core.)
+// The module host: gives each module a context of named services and runs its lifecycle.
+// Modules never import each other or the server singleton; they get what they need here.
+import type { Logger } from 'pino';
+import type { Element } from '../xml/element.js';
+import type { Storage } from '../storage/types.js';
+import type { CoreConfig } from '../config/schema.js';
+import type { Hooks } from './hooks.js';
+import type { ServerEvents } from './events.js';
+import type { Router } from './router.js';
+import type { SessionManager } from './sessions.js';
+import type { IqHandlers } from './iq.js';
+import type { Disposer, ModuleDefinition } from './module-definition.js';
+
+/** An IQ received before authentication (in-band registration). */
+export type PreAuthIqHandler = (req: { iq: Element; payload: Element; domain: string; secure: boolean }) => Element | void | Promise<Element | void>;
+
 export interface ModuleContext<C = unknown> {
+  /** This module's options. */
   config: C;
+  /** The core options (virtual hosts, admins, ...). */
+  core: CoreConfig;
+  log: Logger;
+  storage: Storage;
+  hooks: Hooks<ServerEvents>;
+  router: Router;
+  sessions: SessionManager;
+  /** Registers IQ handlers addressed to a virtual host ('host') or to an account's bare JID ('account'). */
+  iq(target: 'host' | 'account', ns: string, handlers: IqHandlers): void;
+  /** Registers a pre-authentication IQ handler and the stream feature announcing it, per domain. */
+  preAuth(ns: string, handler: PreAuthIqHandler, feature?: (domain: string) => Element | undefined): void;
+  /** Adds a stream feature offered after authentication (e.g. roster versioning). */
+  postAuthFeature(feature: Element): void;
+  /** Adds a disco#info identity of the virtual hosts. */
+  identity(category: string, type: string, name?: string): void;
+  /** Features advertised in disco#info of the virtual hosts (all modules' declared features). */
+  features(): string[];
+  identities(): { category: string; type: string; name?: string }[];
+  /** Whether a bare JID is a configured administrator. */
+  isAdmin(bare: string): boolean;
+  vhostOption(domain: string, option: 'anonymous-login' | 'in-band-registration'): boolean;
+}
+
+export interface LoadedModule {
+  definition: ModuleDefinition;
+  dispose?: Disposer;
+}
+
+export async function loadModules(definitions: ModuleDefinition[], contextFor: (def: ModuleDefinition) => ModuleContext<any>): Promise<LoadedModule[]> {
+  const loaded: LoadedModule[] = [];
+  for (const definition of definitions) {
+    const dispose = await definition.setup(contextFor(definition));
+    loaded.push({ definition, dispose: dispose || undefined });
+  }
+  return loaded;
+}
+
+export async function unloadModules(loaded: LoadedModule[]): Promise<void> {
+  for (const m of loaded.slice().reverse()) await m.dispose?.();
 }

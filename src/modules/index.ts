@@ -1,4 +1,12 @@
 // Every module the server can load, in load order. Adding a XEP is one file and one line here.
 import type { ModuleDefinition } from '../core/module-definition.js';
+import disco from './disco.js';
+import roster from './roster.js';
+import presence from './presence.js';
+import message from './message.js';
+import register from './register.js';
+import version from './version.js';
+import ping from './ping.js';
+import time from './time.js';
 
-export const allModules: ModuleDefinition[] = [];
+export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time] as ModuleDefinition[];

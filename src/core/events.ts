@@ -1,0 +1,39 @@
+// The events the core fires and modules hook (see core/hooks.ts).
+import type { Element } from '../xml/element.js';
+import type { JID } from '../jid.js';
+import type { ClientSession } from './session.js';
+import type { RosterItem } from '../storage/types.js';
+
+/** A stanza on its way to a local target, with addresses already parsed and stamped. */
+export interface Routed {
+  stanza: Element;
+  from: JID;
+  to: JID;
+  /** The local client session it came from, if any. */
+  origin?: ClientSession;
+}
+
+export interface ServerEvents {
+  // Routing steps, by stanza kind and what `to` names on a local virtual host.
+  'message/full': Routed;
+  'message/bare': Routed;
+  'message/host': Routed;
+  'presence/full': Routed;
+  'presence/bare': Routed;
+  'presence/host': Routed;
+  'iq/full': Routed;
+  'iq/bare': Routed;
+  'iq/host': Routed;
+  /** Presence a client sent without `to`: a broadcast (initial, update or unavailable). */
+  'presence/broadcast': { stanza: Element; origin: ClientSession };
+  /** A message to an account with no resource that could take it (offline storage hooks here). */
+  'message/undeliverable': Routed;
+  /** A client sent its first available presence; fired after the broadcast. */
+  'presence/initial': ClientSession;
+  'session/bound': ClientSession;
+  /** A bound session ended, for any reason. */
+  'session/closed': ClientSession;
+  /** A roster item changed (or was removed); the roster module pushes it to interested resources. */
+  'roster/changed': { owner: string; item: RosterItem; removed: boolean };
+  'account/deleted': { domain: string; username: string };
+}

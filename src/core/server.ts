@@ -1,0 +1,143 @@
+// The composition root: wires configuration, storage, the core services, the modules and
+// the listeners, and owns their start and stop.
+import { pino, type Logger } from 'pino';
+import type { Element } from '../xml/element.js';
+import type { CoreConfig } from '../config/schema.js';
+import { openStorage } from '../storage/index.js';
+import type { Storage } from '../storage/types.js';
+import { allModules } from '../modules/index.js';
+import { Hooks } from './hooks.js';
+import type { ServerEvents } from './events.js';
+import { SessionManager } from './sessions.js';
+import { Router } from './router.js';
+import { IqRegistry } from './iq.js';
+import { Admission } from './admission.js';
+import { loadModules, unloadModules, type LoadedModule, type ModuleContext, type PreAuthIqHandler } from './modules.js';
+import type { ModuleDefinition } from './module-definition.js';
+import { StreamError } from './errors.js';
+import { loadCertificates, type CertificateStore } from '../transports/certificates.js';
+import { listenC2S, type Listener } from '../transports/tcp.js';
+
+export type Config = CoreConfig & Record<string, unknown>;
+
+export interface ServerOptions {
+  configFile?: string;
+  log?: Logger;
+  /** Modules to load instead of all of them (tests). */
+  modules?: ModuleDefinition[];
+}
+
+export class Server {
+  readonly hooks = new Hooks<ServerEvents>();
+  readonly sessions = new SessionManager();
+  readonly iq = new IqRegistry();
+  readonly hosts: ReadonlySet<string>;
+  readonly router: Router;
+  readonly admission: Admission;
+  readonly preAuthIq = new Map<string, PreAuthIqHandler>();
+  readonly postAuthFeatures: Element[] = [];
+  private readonly preAuthFeatureFns: ((domain: string) => Element | undefined)[] = [];
+  private readonly discoFeatures = new Set<string>(['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items']);
+  private readonly discoIdentities: { category: string; type: string; name?: string }[] = [];
+  private readonly admins: ReadonlySet<string>;
+  private modules: LoadedModule[] = [];
+  private listeners: Listener[] = [];
+
+  private constructor(readonly config: Config, readonly storage: Storage, readonly certificates: CertificateStore, readonly log: Logger) {
+    this.hosts = new Set(config['virtual-hosts'].map((h) => h.toLowerCase()));
+    this.admins = new Set(config.admins.map((a) => a.toLowerCase()));
+    this.router = new Router(this.hosts, this.hooks, this.sessions, this.iq, log.child({ component: 'router' }));
+    this.admission = new Admission(config.c2s['max-unauthenticated-per-ip']);
+  }
+
+  static async create(config: Config, options: ServerOptions = {}): Promise<Server> {
+    const log = options.log ?? pino({ level: config.log.level });
+    const storage = await openStorage(config.storage, config['data-dir']);
+    try {
+      const certificates = await loadCertificates(config, log);
+      const server = new Server(config, storage, certificates, log);
+      server.modules = await loadModules(options.modules ?? allModules, (def) => server.contextFor(def));
+      return server;
+    } catch (e) {
+      await storage.close();
+      throw e;
+    }
+  }
+
+  get defaultHost(): string {
+    return this.config['virtual-hosts'][0]!;
+  }
+
+  /** Listening addresses, once started. */
+  get addresses(): { name: string; host: string; port: number }[] {
+    return this.listeners.map((l) => l.address());
+  }
+
+  isLocalHost(domain: string): boolean {
+    return this.hosts.has(domain);
+  }
+
+  vhostOption(domain: string, option: 'anonymous-login' | 'in-band-registration'): boolean {
+    return this.config['vhost-options'][domain]?.[option] ?? false;
+  }
+
+  preAuthFeatures(domain: string): Element[] {
+    const out: Element[] = [];
+    for (const fn of this.preAuthFeatureFns) { const f = fn(domain); if (f) out.push(f); }
+    return out;
+  }
+
+  async start(): Promise<void> {
+    this.listeners = await listenC2S(this);
+    for (const l of this.listeners) {
+      const a = l.address();
+      this.log.info({ listener: a.name, host: a.host, port: a.port }, 'listening');
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const l of this.listeners) l.stopAccepting();
+    for (const s of [...this.sessions.all()]) s.close(new StreamError('system-shutdown'));
+    await Promise.all(this.listeners.map((l) => l.close()));
+    this.listeners = [];
+    await unloadModules(this.modules);
+    this.modules = [];
+    await this.storage.close();
+  }
+
+  private contextFor(def: ModuleDefinition): ModuleContext<any> {
+    for (const f of def.features ?? []) this.discoFeatures.add(f);
+    return {
+      config: def.config ? this.config[def.name] : {},
+      core: this.config,
+      log: this.log.child({ module: def.name }),
+      storage: this.storage,
+      hooks: this.hooks,
+      router: this.router,
+      sessions: this.sessions,
+      iq: (target, ns, handlers) => { this.iq.register(target, ns, handlers); },
+      preAuth: (ns, handler, feature) => {
+        this.preAuthIq.set(ns, handler);
+        if (feature) this.preAuthFeatureFns.push(feature);
+      },
+      postAuthFeature: (f) => { this.postAuthFeatures.push(f); },
+      identity: (category, type, name) => { this.discoIdentities.push({ category, type, name }); },
+      features: () => [...this.discoFeatures].sort(),
+      identities: () => this.discoIdentities,
+      isAdmin: (bare) => this.admins.has(bare),
+      vhostOption: (domain, option) => this.vhostOption(domain, option),
+    };
+  }
+}
+
+/** Creates and starts a server; the CLI's `start` and the tests use this. */
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<Server> {
+  const server = await Server.create(config, options);
+  try {
+    await server.start();
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  return server;
+}

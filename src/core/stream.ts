@@ -1,0 +1,445 @@
+// One client stream (RFC 6120): header exchange, STARTTLS, SASL, resource binding, then
+// stanzas handed to the router. Independent of the transport that carries the bytes:
+// transports implement StreamTransport and feed bytes in.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Element, openTag, xml } from '../xml/element.js';
+import { createStreamParser, type StreamHeader, type StreamParser } from '../xml/parser.js';
+import { JID, JidError, normaliseResource, parseJid } from '../jid.js';
+import { NS_STREAMS, StanzaError, StreamError, errorReply } from './errors.js';
+import type { ClientSession } from './session.js';
+import type { Server } from './server.js';
+import { mechanismFactories, type ChannelBinding, type SaslMechanism } from '../auth/sasl.js';
+import { verifyPassword } from '../auth/credentials.js';
+
+export const NS_CLIENT = 'jabber:client';
+const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
+const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
+const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
+const NS_IQ_AUTH = 'jabber:iq:auth';
+const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
+
+export interface StreamTransport {
+  readonly remoteAddress: string;
+  readonly secure: boolean;
+  /** STARTTLS can be offered (a certificate is available and TLS is not yet on). */
+  readonly canStartTls: boolean;
+  write(data: string): void;
+  /** Upgrades the connection to TLS in place; resolves once the handshake is done. */
+  startTls(): Promise<void>;
+  channelBindings(): ChannelBinding[];
+  close(): void;
+}
+
+type State = 'header' | 'negotiating' | 'bound' | 'closed';
+
+const MAX_AUTH_FAILURES = 3;
+
+export function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+export class ClientStream implements ClientSession {
+  readonly id = randomUUID();
+  jid!: JID;
+  presence: Element | undefined;
+  priority = 0;
+  rosterRequested = false;
+  readonly directedPresence = new Set<string>();
+  anonymous = false;
+
+  private state: State = 'header';
+  private parser: StreamParser;
+  private domain = '';
+  private headerSent = false;
+  private authenticated = false;
+  private username: string | undefined;
+  private sasl: { mechanism: SaslMechanism; name: string } | undefined;
+  private authFailures = 0;
+  private legacyVersion = false; // pre-1.0 stream: no features, legacy auth only
+  private inbox: Element[] = [];
+  private processing = false;
+  private negotiationTimer: NodeJS.Timeout | undefined;
+  private countedUnauthenticated = true;
+
+  constructor(private readonly server: Server, private readonly transport: StreamTransport) {
+    this.parser = this.newParser();
+    this.negotiationTimer = setTimeout(() => this.close(new StreamError('connection-timeout', 'authentication and resource binding took too long')),
+      server.config.c2s['negotiation-timeout'] * 1000);
+    this.negotiationTimer.unref();
+  }
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  get secure(): boolean {
+    return this.transport.secure;
+  }
+
+  /** Bytes from the transport. */
+  data(chunk: Buffer | string): void {
+    if (this.state !== 'closed') this.parser.write(chunk);
+  }
+
+  /** The transport closed underneath us (peer closed, reset, timeout). */
+  transportClosed(): void {
+    this.finish();
+  }
+
+  send(stanza: Element): void {
+    if (this.state === 'closed') return;
+    this.transport.write(stanza.toString());
+  }
+
+  close(error?: StreamError): void {
+    if (this.state === 'closed') return;
+    let out = '';
+    if (!this.headerSent) out += this.headerString(this.domain || this.server.defaultHost, !this.legacyVersion);
+    if (error) out += error.toElement().toString();
+    out += '</stream:stream>';
+    this.transport.write(out);
+    this.finish();
+    this.transport.close();
+  }
+
+  private finish(): void {
+    if (this.state === 'closed') return;
+    const wasBound = this.state === 'bound';
+    this.state = 'closed';
+    clearTimeout(this.negotiationTimer);
+    if (this.countedUnauthenticated) this.server.admission.release(this.remoteAddress);
+    this.countedUnauthenticated = false;
+    if (wasBound && this.server.sessions.remove(this)) void this.server.hooks.fire('session/closed', this);
+  }
+
+  private newParser(): StreamParser {
+    const limits = { maxStanzaSize: this.server.config.c2s['max-stanza-size'], maxDepth: this.server.config.c2s['max-depth'] };
+    return createStreamParser({
+      streamStart: (h) => this.streamStart(h),
+      stanza: (el) => this.enqueue(el),
+      streamEnd: () => this.close(),
+      error: (condition, text) => this.close(new StreamError(condition, text)),
+    }, limits);
+  }
+
+  private headerString(from: string, withVersion: boolean): string {
+    this.headerSent = true;
+    const attrs: Record<string, string> = { xmlns: NS_CLIENT, 'xmlns:stream': NS_STREAMS, id: randomUUID(), from };
+    if (withVersion) attrs.version = '1.0';
+    attrs['xml:lang'] = 'en';
+    return "<?xml version='1.0'?>" + openTag('stream:stream', attrs);
+  }
+
+  private streamStart(h: StreamHeader): void {
+    this.headerSent = false;
+    if (h.local !== 'stream' || h.uri !== NS_STREAMS) return this.close(new StreamError('invalid-namespace', 'the root element must be stream in the streams namespace'));
+    if (h.defaultNS !== NS_CLIENT) return this.close(new StreamError('invalid-namespace', 'the default namespace must be jabber:client'));
+    const to = h.attrs.to;
+    let domain: string | undefined;
+    try { domain = to ? parseJid(to).domain : undefined; } catch { domain = undefined; }
+    if (!domain || !this.server.isLocalHost(domain)) {
+      return this.close(new StreamError('host-unknown', to ? `${to} is not served here` : 'the stream header has no to attribute'));
+    }
+    if (this.domain && domain !== this.domain) return this.close(new StreamError('host-unknown', 'the domain changed on stream restart'));
+    this.domain = domain;
+    const version = h.attrs.version;
+    if (version === undefined) {
+      // Pre-XMPP-1.0 client: only jabber:iq:auth can log it in.
+      if (!this.server.config.c2s['legacy-auth']) return this.close(new StreamError('unsupported-version', 'XMPP 1.0 or later is required'));
+      this.legacyVersion = true;
+    } else if (!/^1\.\d+$/.test(version)) {
+      return this.close(new StreamError('unsupported-version', 'only XMPP 1.x is supported'));
+    }
+    let out = this.headerString(domain, !this.legacyVersion);
+    if (!this.legacyVersion) out += this.features().toString();
+    this.state = 'negotiating';
+    this.transport.write(out);
+  }
+
+  private features(): Element {
+    const f = xml('stream:features');
+    if (!this.authenticated) {
+      if (this.transport.canStartTls && !this.transport.secure) f.append(xml('starttls', { xmlns: NS_TLS }));
+      const mechanisms = this.offeredMechanisms();
+      if (mechanisms.length) f.append(xml('mechanisms', { xmlns: NS_SASL }, mechanisms.map((m) => xml('mechanism', null, m))));
+      const bindings = this.transport.channelBindings();
+      if (bindings.length) f.append(xml('sasl-channel-binding', { xmlns: NS_SASL_CB }, bindings.map((b) => xml('channel-binding', { type: b.type }))));
+      if (this.server.config.c2s['legacy-auth']) f.append(xml('auth', { xmlns: 'http://jabber.org/features/iq-auth' }));
+      for (const extra of this.server.preAuthFeatures(this.domain)) f.append(extra);
+    } else {
+      f.append(xml('bind', { xmlns: NS_BIND }, xml('required')));
+      f.append(xml('session', { xmlns: NS_SESSION }, xml('optional')));
+      for (const extra of this.server.postAuthFeatures) f.append(extra);
+    }
+    return f;
+  }
+
+  private plaintextPasswordAllowed(): boolean {
+    if (this.transport.secure) return true;
+    const policy = this.server.config.c2s['plaintext-auth'];
+    return policy === 'always' || (policy === 'loopback' && isLoopback(this.remoteAddress));
+  }
+
+  private encryptionRequired(): boolean {
+    return this.server.config.c2s['require-encryption'] && !this.transport.secure && !isLoopback(this.remoteAddress);
+  }
+
+  private offeredMechanisms(): string[] {
+    if (this.encryptionRequired()) return [];
+    const bindings = this.transport.channelBindings();
+    const out: string[] = [];
+    for (const m of mechanismFactories) {
+      if (m.plus && bindings.length === 0) continue;
+      if (m.name === 'PLAIN' && !this.plaintextPasswordAllowed()) continue;
+      if (m.name === 'ANONYMOUS' && !this.server.vhostOption(this.domain, 'anonymous-login')) continue;
+      out.push(m.name);
+    }
+    return out;
+  }
+
+  // Stanzas of one stream are handled strictly in order, one at a time, even when a handler
+  // waits for storage: clients such as Asterisk pipeline requests that depend on each other.
+  private enqueue(el: Element): void {
+    this.inbox.push(el);
+    if (!this.processing) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.processing = true;
+    try {
+      while (this.inbox.length && this.state !== 'closed') {
+        const el = this.inbox.shift()!;
+        try {
+          const r = this.handle(el);
+          if (r) await r;
+        } catch (e) {
+          this.server.log.error({ err: e, stanza: el.toString() }, 'stanza handling failed');
+          if (e instanceof StreamError) this.close(e);
+          else this.close(new StreamError('internal-server-error'));
+        }
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private handle(el: Element): Promise<void> | void {
+    if (this.state === 'bound') return this.handleStanza(el);
+    const ns = el.attrs.xmlns;
+    if (ns === NS_TLS && el.name === 'starttls') return this.startTls();
+    if (ns === NS_SASL) return this.handleSasl(el);
+    if (ns === undefined && el.name === 'iq') return this.handleNegotiationIq(el);
+    if (ns !== undefined && ns !== NS_CLIENT) throw new StreamError('invalid-namespace', `unexpected ${el.name} in ${ns}`);
+    throw new StreamError('not-authorized', 'authenticate and bind a resource first');
+  }
+
+  private async startTls(): Promise<void> {
+    if (!this.transport.canStartTls || this.transport.secure || this.authenticated) {
+      this.transport.write(`<failure xmlns='${NS_TLS}'/></stream:stream>`);
+      this.finish();
+      this.transport.close();
+      return;
+    }
+    this.transport.write(`<proceed xmlns='${NS_TLS}'/>`);
+    this.parser = this.newParser();
+    this.state = 'header';
+    try {
+      await this.transport.startTls();
+    } catch (e) {
+      this.server.log.debug({ err: e, ip: this.remoteAddress }, 'TLS handshake failed');
+      this.finish();
+      this.transport.close();
+    }
+  }
+
+  private async handleSasl(el: Element): Promise<void> {
+    if (this.authenticated) throw new StreamError('policy-violation', 'already authenticated');
+    if (el.name === 'auth') {
+      if (this.sasl) return this.saslFailure('malformed-request', 'an authentication exchange is already in progress');
+      const name = el.attrs.mechanism ?? '';
+      const factory = mechanismFactories.find((m) => m.name === name);
+      if (!factory || !this.offeredMechanisms().includes(name)) {
+        if (name === 'PLAIN' && !this.plaintextPasswordAllowed()) return this.saslFailure('encryption-required', 'PLAIN needs an encrypted connection here');
+        return this.saslFailure('invalid-mechanism', `${name || 'no mechanism'} is not offered`);
+      }
+      const mechanism = factory.create({
+        domain: this.domain,
+        secure: this.transport.secure,
+        channelBindings: this.transport.channelBindings(),
+        lookup: (username) => this.server.storage.users.get(this.domain, username),
+      });
+      this.sasl = { mechanism, name };
+      const text = el.text();
+      return this.saslStep(text === '' ? undefined : text === '=' ? Buffer.alloc(0) : decodeBase64(text));
+    }
+    if (el.name === 'response') {
+      if (!this.sasl) return this.saslFailure('malformed-request', 'no authentication exchange in progress');
+      const text = el.text();
+      return this.saslStep(text === '' || text === '=' ? Buffer.alloc(0) : decodeBase64(text));
+    }
+    if (el.name === 'abort') {
+      this.sasl = undefined;
+      return this.saslFailure('aborted');
+    }
+    throw new StreamError('unsupported-stanza-type', `unexpected ${el.name}`);
+  }
+
+  private async saslStep(response: Buffer | undefined | null): Promise<void> {
+    const sasl = this.sasl!;
+    if (response === null) {
+      this.sasl = undefined;
+      return this.saslFailure('incorrect-encoding');
+    }
+    const step = await sasl.mechanism.step(response);
+    if (step.kind === 'challenge') {
+      this.transport.write(`<challenge xmlns='${NS_SASL}'>${step.data.length ? step.data.toString('base64') : '='}</challenge>`);
+      return;
+    }
+    this.sasl = undefined;
+    if (step.kind === 'failure') return this.saslFailure(step.condition, step.text);
+    const username = step.username ?? randomBytes(8).toString('hex');
+    this.anonymous = step.username === undefined;
+    this.authSucceeded(username);
+    this.transport.write(`<success xmlns='${NS_SASL}'${step.additionalData ? `>${step.additionalData.toString('base64')}</success>` : '/>'}`);
+    this.server.log.info({ user: `${username}@${this.domain}`, mechanism: sasl.name, ip: this.remoteAddress }, 'authenticated');
+    this.parser = this.newParser();
+    this.state = 'header';
+  }
+
+  private authSucceeded(username: string): void {
+    this.authenticated = true;
+    this.username = username;
+    if (this.countedUnauthenticated) this.server.admission.release(this.remoteAddress);
+    this.countedUnauthenticated = false;
+  }
+
+  private saslFailure(condition: string, text?: string): void {
+    this.transport.write(xml('failure', { xmlns: NS_SASL }, xml(condition), text ? xml('text', { 'xml:lang': 'en' }, text) : undefined).toString());
+    if (condition === 'not-authorized' && ++this.authFailures >= MAX_AUTH_FAILURES) {
+      this.server.log.warn({ ip: this.remoteAddress, domain: this.domain }, 'too many failed authentication attempts');
+      this.close(new StreamError('policy-violation', 'too many failed authentication attempts'));
+    }
+  }
+
+  private async handleNegotiationIq(iq: Element): Promise<void> {
+    const payload = iq.firstElement();
+    const ns = payload?.attrs.xmlns;
+    if (this.authenticated && payload?.name === 'bind' && ns === NS_BIND && iq.attrs.type === 'set') return this.bind(iq, payload.getChildText('resource'));
+    if (!this.authenticated && ns === NS_IQ_AUTH && this.server.config.c2s['legacy-auth']) return this.legacyAuth(iq, payload!);
+    if (!this.authenticated && ns !== undefined) {
+      const handler = this.server.preAuthIq.get(ns);
+      if (handler) {
+        try {
+          const result = await handler({ iq, payload: payload!, domain: this.domain, secure: this.transport.secure || isLoopback(this.remoteAddress) });
+          this.sendNegotiation(iq, result);
+        } catch (e) {
+          if (!(e instanceof StanzaError)) throw e;
+          this.transport.write(errorReply(iq, e, this.domain).toString());
+        }
+        return;
+      }
+    }
+    if (this.authenticated) {
+      this.transport.write(errorReply(iq, new StanzaError('not-allowed', 'bind a resource first'), this.domain).toString());
+      return;
+    }
+    throw new StreamError('not-authorized', 'authenticate first');
+  }
+
+  private sendNegotiation(iq: Element, payload?: Element | void): void {
+    this.transport.write(xml('iq', { type: 'result', id: iq.attrs.id }, payload ?? undefined).toString());
+  }
+
+  private async bind(iq: Element, requested: string | undefined): Promise<void> {
+    let resource: string;
+    try {
+      resource = requested && requested.trim() !== '' ? normaliseResource(requested) : randomUUID();
+    } catch (e) {
+      this.transport.write(errorReply(iq, new StanzaError('bad-request', e instanceof JidError ? e.message : 'invalid resource'), this.domain).toString());
+      return;
+    }
+    this.completeBinding(new JID(this.username!, this.domain, resource));
+    this.transport.write(xml('iq', { type: 'result', id: iq.attrs.id }, xml('bind', { xmlns: NS_BIND }, xml('jid', null, this.jid.full))).toString());
+    await this.server.hooks.fire('session/bound', this);
+  }
+
+  private completeBinding(jid: JID): void {
+    this.jid = jid;
+    this.state = 'bound';
+    clearTimeout(this.negotiationTimer);
+    // RFC 6120 7.7.2.2: a new session for the same full JID takes over; the old one ends with conflict.
+    const previous = this.server.sessions.add(this);
+    if (previous) {
+      previous.close(new StreamError('conflict', 'replaced by a new connection for the same resource'));
+      void this.server.hooks.fire('session/closed', previous);
+    }
+  }
+
+  // XEP-0078, for clients such as Asterisk configured with usesasl=no. Only the plaintext
+  // password method: digest would need the password stored in a recoverable form.
+  private async legacyAuth(iq: Element, query: Element): Promise<void> {
+    const type = iq.attrs.type;
+    if (type === 'get') {
+      this.sendNegotiation(iq, xml('query', { xmlns: NS_IQ_AUTH }, xml('username', null, query.getChildText('username') ?? ''), xml('password'), xml('resource')));
+      return;
+    }
+    if (type !== 'set') throw new StreamError('not-authorized', 'authenticate first');
+    const reply = (err: StanzaError) => this.transport.write(errorReply(iq, err, this.domain).toString());
+    const username = query.getChildText('username');
+    const password = query.getChildText('password');
+    const resource = query.getChildText('resource');
+    if (!username || password === undefined || !resource) return reply(new StanzaError('not-acceptable', 'username, password and resource are required'));
+    if (!this.plaintextPasswordAllowed() || this.encryptionRequired()) return reply(new StanzaError('not-allowed', 'plaintext passwords need an encrypted connection here'));
+    let jid: JID;
+    try {
+      jid = parseJid(`${username}@${this.domain}/${resource}`);
+    } catch (e) {
+      return reply(new StanzaError('not-acceptable', e instanceof JidError ? e.message : 'invalid username or resource'));
+    }
+    const credentials = await this.server.storage.users.get(this.domain, jid.local);
+    if (!credentials || !verifyPassword(credentials, password)) {
+      if (++this.authFailures >= MAX_AUTH_FAILURES) return this.close(new StreamError('policy-violation', 'too many failed authentication attempts'));
+      return reply(new StanzaError('not-authorized'));
+    }
+    this.authSucceeded(jid.local);
+    this.completeBinding(jid);
+    this.sendNegotiation(iq);
+    await this.server.hooks.fire('session/bound', this);
+  }
+
+  private handleStanza(el: Element): Promise<void> | void {
+    const ns = el.attrs.xmlns;
+    if (ns !== undefined && ns !== NS_CLIENT) {
+      if (ns === NS_SASL || ns === NS_TLS) throw new StreamError('policy-violation', 'stream negotiation is over');
+      throw new StreamError('invalid-namespace', `unexpected ${el.name} in ${ns}`);
+    }
+    const name = el.name;
+    if (name !== 'message' && name !== 'presence' && name !== 'iq') throw new StreamError('unsupported-stanza-type', `${name} is not a stanza`);
+    if (ns !== undefined) delete el.attrs.xmlns;
+    // RFC 6120 8.1.2.1: the server stamps `from`; a client may only name itself.
+    const from = el.attrs.from;
+    if (from !== undefined && from !== this.jid.full && from !== this.jid.bare) {
+      let ok = false;
+      try { const j = parseJid(from); ok = j.bare === this.jid.bare && (j.resource === '' || j.resource === this.jid.resource); } catch { ok = false; }
+      if (!ok) throw new StreamError('invalid-from', `${from} is not this session's address`);
+    }
+    el.attrs.from = this.jid.full;
+    if (name === 'iq' && el.attrs.to === undefined) {
+      // Session establishment (RFC 3921) is a no-op kept for older clients such as Asterisk.
+      const payload = el.firstElement();
+      if (payload?.name === 'session' && payload.attrs.xmlns === NS_SESSION) {
+        this.send(xml('iq', { type: 'result', id: el.attrs.id, to: this.jid.full }));
+        return;
+      }
+    }
+    return this.server.router.route(el, this);
+  }
+}
+
+/** Strict base64 (RFC 6120 6.4.2): anything else is incorrect-encoding (null). */
+function decodeBase64(text: string): Buffer | null {
+  const t = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(t) || t.length % 4 !== 0) return null;
+  return Buffer.from(t, 'base64');
+}

@@ -1,0 +1,48 @@
+// Service discovery (XEP-0030): what each virtual host is and supports, the services beside
+// it (pubsub.<host>, ...), and the identity of accounts.
+import { defineModule } from '../core/module-definition.js';
+import { StanzaError } from '../core/errors.js';
+import { xml } from '../xml/element.js';
+
+export const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+export const NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
+
+export default defineModule({
+  name: 'disco',
+  description: 'Service discovery (XEP-0030)',
+  specs: ['XEP-0030'],
+  setup(ctx) {
+    ctx.identity('server', 'im', 'Switchboard');
+    ctx.iq('host', NS_DISCO_INFO, {
+      get({ payload }) {
+        if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+        return xml('query', { xmlns: NS_DISCO_INFO },
+          ctx.identities().map((i) => xml('identity', { category: i.category, type: i.type, name: i.name })),
+          ctx.features().map((f) => xml('feature', { var: f })));
+      },
+    });
+    ctx.iq('host', NS_DISCO_ITEMS, {
+      get({ payload, to }) {
+        if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+        // Services named under this host (pubsub.example.com for example.com).
+        const services = ctx.router.serviceDomains().filter((d) => d.endsWith('.' + to.domain));
+        return xml('query', { xmlns: NS_DISCO_ITEMS }, services.map((jid) => xml('item', { jid })));
+      },
+    });
+    ctx.iq('account', NS_DISCO_INFO, {
+      async get({ to, payload }) {
+        if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+        if (!(await ctx.storage.users.exists(to.domain, to.local))) throw new StanzaError('service-unavailable');
+        return xml('query', { xmlns: NS_DISCO_INFO },
+          xml('identity', { category: 'account', type: 'registered' }),
+          xml('feature', { var: NS_DISCO_INFO }));
+      },
+    });
+    ctx.iq('account', NS_DISCO_ITEMS, {
+      async get({ to }) {
+        if (!(await ctx.storage.users.exists(to.domain, to.local))) throw new StanzaError('service-unavailable');
+        return xml('query', { xmlns: NS_DISCO_ITEMS });
+      },
+    });
+  },
+});
