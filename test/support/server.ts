@@ -1,0 +1,72 @@
+// Starts a real Switchboard on free loopback ports with its data in a temporary directory.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { pino } from 'pino';
+import { coreSchema } from '../../src/config/schema.js';
+import { startServer, type Config, type Server } from '../../src/core/server.js';
+import { allModules } from '../../src/modules/index.js';
+import { deriveCredentials } from '../../src/auth/credentials.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServer {
+  server: Server;
+  port: number;
+  tlsPort: number;
+  dataDir: string;
+  config: Config;
+  addUser(jid: string, password?: string): Promise<void>;
+  /** Stops the server; keeps the data directory unless `cleanup` is true. */
+  stop(cleanup?: boolean): Promise<void>;
+  /** Stops and starts again on the same data directory and ports. */
+  restart(): Promise<TestServer>;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> | T[K] : T[K] };
+
+/** Builds a config from overrides (merged one level deep into sections). */
+export function buildConfig(overrides: Record<string, unknown> = {}, dataDir?: string): Config {
+  const base: Record<string, unknown> = { 'data-dir': dataDir ?? mkdtempSync(join(tmpdir(), 'switchboard-test-')), 'log': { level: process.env.SWITCHBOARD_TEST_LOG ?? 'silent' } };
+  for (const [k, v] of Object.entries(overrides)) {
+    base[k] = v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object' ? { ...(base[k] as object), ...v } : v;
+  }
+  const schema = coreSchema.extend(Object.fromEntries(allModules.filter((m) => m.config).map((m) => [m.name, m.config!.prefault({})])));
+  return schema.parse(base) as Config;
+}
+
+export async function startTestServer(overrides: DeepPartial<Record<string, unknown>> & Record<string, unknown> = {}, dataDir?: string, ports?: { port: number; tlsPort: number }): Promise<TestServer> {
+  const port = ports?.port ?? (await freePort());
+  const tlsPort = ports?.tlsPort ?? (await freePort());
+  const c2s = { host: '127.0.0.1', port, 'tls-port': tlsPort, ...((overrides.c2s as object) ?? {}) };
+  const config = buildConfig({ ...overrides, c2s }, dataDir);
+  const log = pino({ level: config.log.level });
+  const server = await startServer(config, { log });
+  const t: TestServer = {
+    server, port, tlsPort, dataDir: config['data-dir'], config,
+    async addUser(jid, password = 'secret') {
+      const [local, domain] = jid.split('@') as [string, string];
+      await server.storage.users.create(domain, local, deriveCredentials(password));
+    },
+    async stop(cleanup = false) {
+      await server.stop();
+      if (cleanup) rmSync(config['data-dir'], { recursive: true, force: true });
+    },
+    async restart() {
+      await server.stop();
+      return startTestServer(overrides, config['data-dir'], { port, tlsPort });
+    },
+  };
+  return t;
+}
