@@ -118,26 +118,24 @@ class PostgresStorage implements Storage {
   private closed = false;
 
   constructor(private readonly pool: pg.Pool) {
-    const query = <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) => namedQuery<R>(pool, name, text, values);
-
     this.users = {
       async create(domain, username, credentials) {
-        const { rowCount } = await query('user-create',
+        const { rowCount } = await namedQuery(pool, 'user-create',
           'INSERT INTO users (domain, username, credentials) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
           [domain, username, JSON.stringify(credentials)]);
         return rowCount === 1;
       },
       async get(domain, username) {
-        const { rows } = await query<{ credentials: string }>('user-get',
+        const { rows } = await namedQuery<{ credentials: string }>(pool, 'user-get',
           'SELECT credentials FROM users WHERE domain = $1 AND username = $2', [domain, username]);
         return rows[0] ? (JSON.parse(rows[0].credentials) as Credentials) : undefined;
       },
       async exists(domain, username) {
-        const { rowCount } = await query('user-exists', 'SELECT 1 FROM users WHERE domain = $1 AND username = $2', [domain, username]);
+        const { rowCount } = await namedQuery(pool, 'user-exists', 'SELECT 1 FROM users WHERE domain = $1 AND username = $2', [domain, username]);
         return rowCount === 1;
       },
       async setCredentials(domain, username, credentials) {
-        const { rowCount } = await query('user-set-credentials',
+        const { rowCount } = await namedQuery(pool, 'user-set-credentials',
           'UPDATE users SET credentials = $3 WHERE domain = $1 AND username = $2', [domain, username, JSON.stringify(credentials)]);
         return rowCount === 1;
       },
@@ -154,7 +152,7 @@ class PostgresStorage implements Storage {
         });
       },
       async list(domain) {
-        const { rows } = await query<{ username: string }>('user-list',
+        const { rows } = await namedQuery<{ username: string }>(pool, 'user-list',
           'SELECT username FROM users WHERE domain = $1 ORDER BY username', [domain]);
         return rows.map((row) => row.username);
       },
@@ -164,7 +162,7 @@ class PostgresStorage implements Storage {
       async get(owner) {
         // One statement, so the items and the version come from the same snapshot: the version
         // is repeated on every item row, or comes alone (contact NULL) when the roster is empty.
-        const { rows } = await query<{ version: number } & Nullable<RosterRow>>('roster-get', `
+        const { rows } = await namedQuery<{ version: number } & Nullable<RosterRow>>(pool, 'roster-get', `
           SELECT COALESCE(v.version, 0) AS version, ${rosterColumns}
           FROM (SELECT $1::text AS owner) o
           LEFT JOIN roster_versions v ON v.owner = o.owner
@@ -174,14 +172,14 @@ class PostgresStorage implements Storage {
         return { version: rows[0]!.version, items };
       },
       async getItem(owner, contact) {
-        const { rows } = await query<RosterRow>('roster-get-item',
+        const { rows } = await namedQuery<RosterRow>(pool, 'roster-get-item',
           `SELECT ${rosterColumns} FROM roster_items WHERE owner = $1 AND contact = $2`, [owner, contact]);
         return rows[0] ? rosterItemFromRow(rows[0]) : undefined;
       },
       async setItem(owner, item) {
         // One statement, hence atomic: the data-modifying CTE writes the item, the outer
         // INSERT bumps the version (row-locked by ON CONFLICT, so concurrent bumps serialize).
-        const { rows } = await query<{ version: number }>('roster-set-item', `
+        const { rows } = await namedQuery<{ version: number }>(pool, 'roster-set-item', `
           WITH item AS (
             INSERT INTO roster_items (owner, contact, name, groups_json, subscription, ask, pending_in, approved, visible)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -195,13 +193,13 @@ class PostgresStorage implements Storage {
       },
       async removeItem(owner, contact) {
         // As in setItem, but the version is bumped only when the DELETE removed a row.
-        const { rows } = await query<{ version: number }>('roster-remove-item', `
+        const { rows } = await namedQuery<{ version: number }>(pool, 'roster-remove-item', `
           WITH removed AS (DELETE FROM roster_items WHERE owner = $1 AND contact = $2 RETURNING owner)
           INSERT INTO roster_versions (owner, version) SELECT owner, 1 FROM removed
           ON CONFLICT (owner) DO UPDATE SET version = roster_versions.version + 1
           RETURNING version`, [owner, contact]);
         if (rows[0]) return rows[0].version;
-        const current = await query<{ version: number }>('roster-version', 'SELECT version FROM roster_versions WHERE owner = $1', [owner]);
+        const current = await namedQuery<{ version: number }>(pool, 'roster-version', 'SELECT version FROM roster_versions WHERE owner = $1', [owner]);
         return current.rows[0]?.version ?? 0;
       },
     };
@@ -211,21 +209,20 @@ class PostgresStorage implements Storage {
     let store = this.keyValueStores.get(namespace);
     if (!store) {
       const pool = this.pool;
-      const query = <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) => namedQuery<R>(pool, name, text, values);
       store = {
         async get<T>(owner: string, key: string) {
-          const { rows } = await query<{ value_json: string }>('kv-get',
+          const { rows } = await namedQuery<{ value_json: string }>(pool, 'kv-get',
             'SELECT value_json FROM key_values WHERE namespace = $1 AND owner = $2 AND key = $3', [namespace, owner, key]);
           return rows[0] ? (JSON.parse(rows[0].value_json) as T) : undefined;
         },
         async set(owner, key, value) {
-          await query('kv-set', `
+          await namedQuery(pool, 'kv-set', `
             INSERT INTO key_values (namespace, owner, key, value_json) VALUES ($1, $2, $3, $4)
             ON CONFLICT (namespace, owner, key) DO UPDATE SET value_json = excluded.value_json`,
           [namespace, owner, key, encodeJsonValue(value)]);
         },
         async delete(owner, key) {
-          await query('kv-delete', 'DELETE FROM key_values WHERE namespace = $1 AND owner = $2 AND key = $3', [namespace, owner, key]);
+          await namedQuery(pool, 'kv-delete', 'DELETE FROM key_values WHERE namespace = $1 AND owner = $2 AND key = $3', [namespace, owner, key]);
         },
       };
       this.keyValueStores.set(namespace, store);

@@ -49,7 +49,8 @@ function migrationTarget(db: Database.Database): MigrationTarget {
         });
         db.exec('COMMIT');
       } catch (error) {
-        db.exec('ROLLBACK');
+        // SQLite may already have rolled back on its own (e.g. after SQLITE_FULL).
+        if (db.inTransaction) db.exec('ROLLBACK');
         throw error;
       }
     },
