@@ -48,8 +48,13 @@ class SaxesStreamParser implements StreamParser {
   private stack: Element[] = [];
   private nsStack: string[] = [];
   private defaultNS: string | undefined;
+  // Size accounting without relying on saxes' position: characters fed so far, where the
+  // chunk holding the open stanza began (an upper bound for a stanza still open), and the
+  // characters of the stanza's names, attributes and text (its size once complete).
   private fed = 0;
+  private chunkStart = 0;
   private stanzaStart = -1;
+  private stanzaChars = 0;
   private headerSeen = false;
   // Stanzas completed during the current write, with the position where each ended. saxes
   // reports a mismatched close tag only after closing the open element, so delivery waits
@@ -83,9 +88,11 @@ class SaxesStreamParser implements StreamParser {
     try {
       s = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
     } catch {
-      this.fail('not-well-formed', 'invalid UTF-8');
+      this.failed = true;
+      this.handlers.error('not-well-formed', 'invalid UTF-8');
       return;
     }
+    this.chunkStart = this.fed;
     this.fed += s.length;
     try {
       this.sax.write(s);
@@ -107,7 +114,10 @@ class SaxesStreamParser implements StreamParser {
     if (this.ended) { this.failed = true; this.handlers.streamEnd(); return; }
     if (this.failed) return;
     const pending = this.stanzaStart >= 0 ? this.fed - this.stanzaStart : this.headerSeen ? 0 : this.fed;
-    if (pending > this.limits.maxStanzaSize) this.fail('policy-violation', `stanza exceeds the maximum size of ${this.limits.maxStanzaSize} bytes`);
+    if (pending > this.limits.maxStanzaSize) {
+      this.failed = true;
+      this.handlers.error('policy-violation', `stanza exceeds the maximum size of ${this.limits.maxStanzaSize} bytes`);
+    }
   }
 
   private fail(condition: StreamErrorCondition, text: string): void {
@@ -148,7 +158,12 @@ class SaxesStreamParser implements StreamParser {
       attrs[a.name] = a.value;
       if (a.prefix && a.prefix !== 'xml') attrs['xmlns:' + a.prefix] = a.uri;
     }
-    if (depth === 1) this.stanzaStart = this.sax.position;
+    if (depth === 1) {
+      this.stanzaStart = this.chunkStart;
+      this.stanzaChars = 0;
+    }
+    this.stanzaChars += 2 * tag.name.length + 5;
+    for (const k in attrs) this.stanzaChars += k.length + attrs[k]!.length + 4;
     const el = new Element(tag.local, attrs);
     const parent = this.stack[this.stack.length - 1];
     if (parent) parent.children.push(el);
@@ -162,9 +177,8 @@ class SaxesStreamParser implements StreamParser {
     this.nsStack.pop();
     if (!el) { this.ended = true; return; } // the stream root itself closed
     if (this.stack.length === 0) {
-      const size = this.sax.position - this.stanzaStart;
       this.stanzaStart = -1;
-      if (size > this.limits.maxStanzaSize) { this.fail('policy-violation', `stanza exceeds the maximum size of ${this.limits.maxStanzaSize} bytes`); return; }
+      if (this.stanzaChars > this.limits.maxStanzaSize) { this.fail('policy-violation', `stanza exceeds the maximum size of ${this.limits.maxStanzaSize} bytes`); return; }
       this.ready.push(el);
       this.readyAt.push(this.sax.position);
     }
@@ -173,7 +187,10 @@ class SaxesStreamParser implements StreamParser {
   private text(t: string): void {
     if (this.failed) return;
     const top = this.stack[this.stack.length - 1];
-    if (top) top.children.push(t);
+    if (top) {
+      top.children.push(t);
+      this.stanzaChars += t.length;
+    }
     else if (t.trim() !== '' && this.headerSeen) this.fail('not-well-formed', 'text outside of stanzas');
   }
 }
