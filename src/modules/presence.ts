@@ -170,7 +170,9 @@ class PresenceService {
       }
       case 'subscribed': {
         if (item?.pendingIn) {
+          // RFC 6121 3.1.5: approving puts the contact in the roster if it was not there.
           item.pendingIn = false;
+          item.visible = true;
           item.subscription = addFrom(item.subscription);
           await this.save(user, item);
           await this.route(stanza);

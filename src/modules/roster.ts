@@ -87,7 +87,11 @@ export default defineModule({
       await ctx.storage.roster.removeItem(owner, item.jid);
       await ctx.hooks.fire('roster/changed', { owner, item, removed: true });
       if (item.subscription === 'to' || item.subscription === 'both' || item.ask) await send('unsubscribe');
-      if (item.subscription === 'from' || item.subscription === 'both' || item.pendingIn) await send('unsubscribed');
+      if (item.subscription === 'from' || item.subscription === 'both' || item.pendingIn) {
+        await send('unsubscribed');
+        // The contact no longer sees us: it gets our resources going offline (RFC 6121 3.2.2).
+        for (const s of ctx.sessions.available(owner)) await ctx.router.route(xml('presence', { type: 'unavailable', from: s.jid.full, to: item.jid }));
+      }
     }
 
     let pushCounter = 0;

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 export interface TranscriptRecord {
   conn: number;
   agent: string;
-  kind: 'OPEN' | 'CLOSE' | 'C>S' | 'S>C';
+  /** EOF: that side closed its half of the TCP connection (the capture writes `<<EOF>>`). */
+  kind: 'OPEN' | 'CLOSE' | 'C>S' | 'S>C' | 'C>S EOF' | 'S>C EOF';
   data: string;
 }
 
@@ -21,7 +22,8 @@ export function readTranscript(name: string): TranscriptRecord[] {
     const len = Number(m[4]);
     const start = m.index + m[0].length;
     const data = Buffer.from(text.slice(start)).subarray(0, len).toString('utf8');
-    out.push({ conn: Number(m[1]), agent: m[2]!, kind: m[3] as TranscriptRecord['kind'], data });
+    const kind = (data === '<<EOF>>' ? `${m[3]} EOF` : m[3]) as TranscriptRecord['kind'];
+    out.push({ conn: Number(m[1]), agent: m[2]!, kind, data: kind.endsWith('EOF') ? '' : data });
   }
   return out;
 }
