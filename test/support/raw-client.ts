@@ -33,6 +33,11 @@ export class RawClient {
     });
   }
 
+  /** Takes over an already connected socket (e.g. after a STARTTLS upgrade done by the test). */
+  static wrap(socket: Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   private listen(socket: Socket): void {
     socket.on('data', (d: Buffer) => {
       this.received += d.toString('utf8');
