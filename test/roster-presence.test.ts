@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from './support/server.js';
 import { RawClient } from './support/raw-client.js';
 import type { Element } from '../src/xml/element.js';
+import { backends } from './support/postgres.js';
 
 const rosterItem = (s: Element) => s.getChild('query', 'jabber:iq:roster')?.getChild('item');
 const isPush = (jid: string, subscription?: string) => (s: Element) =>
   s.name === 'iq' && s.attrs.type === 'set' && rosterItem(s)?.attrs.jid === jid && (subscription === undefined || rosterItem(s)?.attrs.subscription === subscription);
 
-describe('roster and presence', () => {
+for (const backend of backends()) describe(`roster and presence (${backend.name})`, () => {
   let t: TestServer;
   const open: RawClient[] = [];
   async function login(user: string, resource = 'r', opts: { roster?: boolean; presence?: boolean } = {}): Promise<RawClient> {
@@ -25,12 +26,13 @@ describe('roster and presence', () => {
     return c;
   }
   before(async () => {
-    t = await startTestServer();
+    t = await startTestServer({ storage: await backend.storage() });
     for (const u of ['romeo', 'juliet', 'nurse', 'tybalt', 'mercutio', 'benvolio']) await t.addUser(`${u}@localhost`);
   });
   after(async () => {
     for (const c of open) c.destroy();
     await t.stop(true);
+    await backend.cleanup();
   });
 
   it('sets, versions, pushes to every interested resource, and removes roster items', async () => {

@@ -36,6 +36,8 @@ export class Server {
   readonly admission: Admission;
   readonly preAuthIq = new Map<string, PreAuthIqHandler>();
   readonly postAuthFeatures: Element[] = [];
+  /** Stanza handling under way, which a graceful stop lets finish before closing storage. */
+  readonly inFlight = new Set<Promise<void>>();
   private readonly preAuthFeatureFns: ((domain: string) => Element | undefined)[] = [];
   private readonly discoFeatures = new Set<string>(['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items']);
   private readonly discoIdentities: { category: string; type: string; name?: string }[] = [];
@@ -62,6 +64,13 @@ export class Server {
       await storage.close();
       throw e;
     }
+  }
+
+  /** Registers work a graceful stop must wait for. */
+  track(work: Promise<unknown>): void {
+    const p = work.then(() => undefined, (e) => { this.log.error({ err: e }, 'background work failed'); });
+    this.inFlight.add(p);
+    void p.then(() => this.inFlight.delete(p));
   }
 
   get defaultHost(): string {
@@ -97,8 +106,11 @@ export class Server {
 
   async stop(): Promise<void> {
     for (const l of this.listeners) l.stopAccepting();
+    await Promise.all([...this.inFlight]);
     for (const s of [...this.sessions.all()]) s.close(new StreamError('system-shutdown'));
     await Promise.all(this.listeners.map((l) => l.close()));
+    // Closing sessions broadcasts unavailable presence, which may still be writing.
+    while (this.inFlight.size) await Promise.all([...this.inFlight]);
     this.listeners = [];
     await unloadModules(this.modules);
     this.modules = [];

@@ -58,7 +58,7 @@ export class ClientStream implements ClientSession {
   private authFailures = 0;
   private legacyVersion = false; // pre-1.0 stream: no features, legacy auth only
   private inbox: Element[] = [];
-  private processing = false;
+  private processing: Promise<void> | undefined;
   private negotiationTimer: NodeJS.Timeout | undefined;
   private countedUnauthenticated = true;
 
@@ -110,7 +110,7 @@ export class ClientStream implements ClientSession {
     clearTimeout(this.negotiationTimer);
     if (this.countedUnauthenticated) this.server.admission.release(this.remoteAddress);
     this.countedUnauthenticated = false;
-    if (wasBound && this.server.sessions.remove(this)) void this.server.hooks.fire('session/closed', this);
+    if (wasBound && this.server.sessions.remove(this)) this.server.track(this.server.hooks.fire('session/closed', this));
   }
 
   private newParser(): StreamParser {
@@ -202,11 +202,13 @@ export class ClientStream implements ClientSession {
   // waits for storage: clients such as Asterisk pipeline requests that depend on each other.
   private enqueue(el: Element): void {
     this.inbox.push(el);
-    if (!this.processing) void this.drain();
+    if (!this.processing) {
+      this.processing = this.drain();
+      this.server.track(this.processing);
+    }
   }
 
   private async drain(): Promise<void> {
-    this.processing = true;
     try {
       while (this.inbox.length && this.state !== 'closed') {
         const el = this.inbox.shift()!;
@@ -220,7 +222,7 @@ export class ClientStream implements ClientSession {
         }
       }
     } finally {
-      this.processing = false;
+      this.processing = undefined;
     }
   }
 
@@ -372,7 +374,7 @@ export class ClientStream implements ClientSession {
     const previous = this.server.sessions.add(this);
     if (previous) {
       previous.close(new StreamError('conflict', 'replaced by a new connection for the same resource'));
-      void this.server.hooks.fire('session/closed', previous);
+      this.server.track(this.server.hooks.fire('session/closed', previous));
     }
   }
 
