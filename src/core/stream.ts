@@ -58,7 +58,7 @@ export class ClientStream implements ClientSession {
   private authFailures = 0;
   private legacyVersion = false; // pre-1.0 stream: no features, legacy auth only
   private inbox: Element[] = [];
-  private processing: Promise<void> | undefined;
+  private processing = false;
   private negotiationTimer: NodeJS.Timeout | undefined;
   private countedUnauthenticated = true;
 
@@ -203,8 +203,8 @@ export class ClientStream implements ClientSession {
   private enqueue(el: Element): void {
     this.inbox.push(el);
     if (!this.processing) {
-      this.processing = this.drain();
-      this.server.track(this.processing);
+      this.processing = true;
+      this.server.track(this.drain());
     }
   }
 
@@ -222,7 +222,7 @@ export class ClientStream implements ClientSession {
         }
       }
     } finally {
-      this.processing = undefined;
+      this.processing = false;
     }
   }
 
