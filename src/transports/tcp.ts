@@ -41,8 +41,21 @@ class TcpTransport implements StreamTransport {
     socket.on('close', () => this.stream.transportClosed());
   }
 
+  private corked = false;
+
+  // Writes made in one tick (a broadcast, a pipelined burst of replies) leave in one segment.
   write(data: string): void {
-    if (!this.socket.destroyed) this.socket.write(data);
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(data);
   }
 
   startTls(): Promise<void> {
