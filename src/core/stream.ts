@@ -2,8 +2,8 @@
 // stanzas handed to the router. Independent of the transport that carries the bytes:
 // transports implement StreamTransport and feed bytes in.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Element, openTag, xml } from '../xml/element.js';
-import { createStreamParser, type StreamHeader, type StreamParser } from '../xml/parser.js';
+import { Element, xml } from '../xml/element.js';
+import type { ParserLimits, StreamErrorCondition as ParseErrorCondition, StreamHeader } from '../xml/parser.js';
 import { JID, JidError, normaliseResource, parseJid } from '../jid.js';
 import { NS_STREAMS, StanzaError, StreamError, errorReply } from './errors.js';
 import type { ClientSession } from './session.js';
@@ -19,16 +19,27 @@ const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
 const NS_IQ_AUTH = 'jabber:iq:auth';
 const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
 
+/**
+ * What a transport (TCP, WebSocket, BOSH) does for a stream. The transport owns framing both
+ * ways: it parses its input and calls the stream's `streamStart`, `stanza`, `streamEnd` and
+ * `parseError`, and it writes the stream header, elements and the close in its own format.
+ */
 export interface StreamTransport {
   readonly remoteAddress: string;
   readonly secure: boolean;
   /** STARTTLS can be offered (a certificate is available and TLS is not yet on). */
   readonly canStartTls: boolean;
-  write(data: string): void;
+  /** Writes the stream header (`<stream:stream>`, `<open/>`, a BOSH session response, ...). */
+  sendHeader(attrs: Record<string, string>): void;
+  /** Writes one top-level element: a stanza, features, a SASL or TLS element. */
+  sendElement(el: Element): void;
+  /** A new stream starts on the same connection (after SASL success or STARTTLS). */
+  restartStream(): void;
   /** Upgrades the connection to TLS in place; resolves once the handshake is done. */
   startTls(): Promise<void>;
   channelBindings(): ChannelBinding[];
-  close(): void;
+  /** Writes an optional stream error and the stream close, then closes the connection. */
+  end(error?: StreamError): void;
 }
 
 type State = 'header' | 'negotiating' | 'bound' | 'closed';
@@ -49,7 +60,6 @@ export class ClientStream implements ClientSession {
   anonymous = false;
 
   private state: State = 'header';
-  private parser: StreamParser;
   private domain = '';
   private headerSent = false;
   private authenticated = false;
@@ -63,7 +73,6 @@ export class ClientStream implements ClientSession {
   private countedUnauthenticated = true;
 
   constructor(private readonly server: Server, private readonly transport: StreamTransport) {
-    this.parser = this.newParser();
     this.negotiationTimer = setTimeout(() => this.close(new StreamError('connection-timeout', 'authentication and resource binding took too long')),
       server.config.c2s['negotiation-timeout'] * 1000);
     this.negotiationTimer.unref();
@@ -77,9 +86,19 @@ export class ClientStream implements ClientSession {
     return this.transport.secure;
   }
 
-  /** Bytes from the transport. */
-  data(chunk: Buffer | string): void {
-    if (this.state !== 'closed') this.parser.write(chunk);
+  /** Parser limits the transport applies to this stream's input. */
+  get limits(): ParserLimits {
+    return { maxStanzaSize: this.server.config.c2s['max-stanza-size'], maxDepth: this.server.config.c2s['max-depth'] };
+  }
+
+  /** The transport's input failed to parse. */
+  parseError(condition: ParseErrorCondition, text: string): void {
+    this.close(new StreamError(condition, text));
+  }
+
+  /** The peer closed its stream. */
+  streamEnd(): void {
+    this.close();
   }
 
   /** The transport closed underneath us (peer closed, reset, timeout). */
@@ -88,19 +107,15 @@ export class ClientStream implements ClientSession {
   }
 
   send(stanza: Element): void {
-    if (this.state === 'closed') return;
-    this.transport.write(stanza.toString());
+    if (this.state !== 'closed') this.transport.sendElement(stanza);
   }
 
   close(error?: StreamError): void {
     if (this.state === 'closed') return;
-    let out = '';
-    if (!this.headerSent) out += this.headerString(this.domain || this.server.defaultHost, !this.legacyVersion);
-    if (error) out += error.toElement().toString();
-    out += '</stream:stream>';
-    this.transport.write(out);
+    // RFC 6120 4.9.1.2: an error before our header still goes inside a stream.
+    if (!this.headerSent) this.sendHeader(this.domain || this.server.defaultHost);
     this.finish();
-    this.transport.close();
+    this.transport.end(error);
   }
 
   private finish(): void {
@@ -113,25 +128,16 @@ export class ClientStream implements ClientSession {
     if (wasBound && this.server.sessions.remove(this)) this.server.track(this.server.hooks.fire('session/closed', this));
   }
 
-  private newParser(): StreamParser {
-    const limits = { maxStanzaSize: this.server.config.c2s['max-stanza-size'], maxDepth: this.server.config.c2s['max-depth'] };
-    return createStreamParser({
-      streamStart: (h) => this.streamStart(h),
-      stanza: (el) => this.enqueue(el),
-      streamEnd: () => this.close(),
-      error: (condition, text) => this.close(new StreamError(condition, text)),
-    }, limits);
-  }
-
-  private headerString(from: string, withVersion: boolean): string {
+  private sendHeader(from: string): void {
     this.headerSent = true;
-    const attrs: Record<string, string> = { xmlns: NS_CLIENT, 'xmlns:stream': NS_STREAMS, id: randomUUID(), from };
-    if (withVersion) attrs.version = '1.0';
+    const attrs: Record<string, string> = { id: randomUUID(), from };
+    if (!this.legacyVersion) attrs.version = '1.0';
     attrs['xml:lang'] = 'en';
-    return "<?xml version='1.0'?>" + openTag('stream:stream', attrs);
+    this.transport.sendHeader(attrs);
   }
 
-  private streamStart(h: StreamHeader): void {
+  /** The peer opened a stream (after connecting, SASL success or STARTTLS). */
+  streamStart(h: StreamHeader): void {
     this.headerSent = false;
     if (h.local !== 'stream' || h.uri !== NS_STREAMS) return this.close(new StreamError('invalid-namespace', 'the root element must be stream in the streams namespace'));
     if (h.defaultNS !== NS_CLIENT) return this.close(new StreamError('invalid-namespace', 'the default namespace must be jabber:client'));
@@ -151,10 +157,9 @@ export class ClientStream implements ClientSession {
     } else if (!/^1\.\d+$/.test(version)) {
       return this.close(new StreamError('unsupported-version', 'only XMPP 1.x is supported'));
     }
-    let out = this.headerString(domain, !this.legacyVersion);
-    if (!this.legacyVersion) out += this.features().toString();
+    this.sendHeader(domain);
+    if (!this.legacyVersion) this.transport.sendElement(this.features());
     this.state = 'negotiating';
-    this.transport.write(out);
   }
 
   private features(): Element {
@@ -200,7 +205,7 @@ export class ClientStream implements ClientSession {
 
   // Stanzas of one stream are handled strictly in order, one at a time, even when a handler
   // waits for storage: clients such as Asterisk pipeline requests that depend on each other.
-  private enqueue(el: Element): void {
+  stanza(el: Element): void {
     this.inbox.push(el);
     if (!this.processing) {
       this.processing = true;
@@ -238,20 +243,18 @@ export class ClientStream implements ClientSession {
 
   private async startTls(): Promise<void> {
     if (!this.transport.canStartTls || this.transport.secure || this.authenticated) {
-      this.transport.write(`<failure xmlns='${NS_TLS}'/></stream:stream>`);
+      this.transport.sendElement(xml('failure', { xmlns: NS_TLS }));
       this.finish();
-      this.transport.close();
+      this.transport.end();
       return;
     }
-    this.transport.write(`<proceed xmlns='${NS_TLS}'/>`);
-    this.parser = this.newParser();
+    this.transport.sendElement(xml('proceed', { xmlns: NS_TLS }));
     this.state = 'header';
     try {
       await this.transport.startTls();
     } catch (e) {
       this.server.log.debug({ err: e, ip: this.remoteAddress }, 'TLS handshake failed');
       this.finish();
-      this.transport.close();
     }
   }
 
@@ -295,7 +298,7 @@ export class ClientStream implements ClientSession {
     }
     const step = await sasl.mechanism.step(response);
     if (step.kind === 'challenge') {
-      this.transport.write(`<challenge xmlns='${NS_SASL}'>${step.data.length ? step.data.toString('base64') : '='}</challenge>`);
+      this.transport.sendElement(xml('challenge', { xmlns: NS_SASL }, step.data.length ? step.data.toString('base64') : '='));
       return;
     }
     this.sasl = undefined;
@@ -303,10 +306,10 @@ export class ClientStream implements ClientSession {
     const username = step.username ?? randomBytes(8).toString('hex');
     this.anonymous = step.username === undefined;
     this.authSucceeded(username);
-    this.transport.write(`<success xmlns='${NS_SASL}'${step.additionalData ? `>${step.additionalData.toString('base64')}</success>` : '/>'}`);
+    this.transport.sendElement(xml('success', { xmlns: NS_SASL }, step.additionalData?.toString('base64')));
     this.server.log.info({ user: `${username}@${this.domain}`, mechanism: sasl.name, ip: this.remoteAddress }, 'authenticated');
-    this.parser = this.newParser();
     this.state = 'header';
+    this.transport.restartStream();
   }
 
   private authSucceeded(username: string): void {
@@ -317,7 +320,7 @@ export class ClientStream implements ClientSession {
   }
 
   private saslFailure(condition: string, text?: string): void {
-    this.transport.write(xml('failure', { xmlns: NS_SASL }, xml(condition), text ? xml('text', { 'xml:lang': 'en' }, text) : undefined).toString());
+    this.transport.sendElement(xml('failure', { xmlns: NS_SASL }, xml(condition), text ? xml('text', { 'xml:lang': 'en' }, text) : undefined));
     if (condition === 'not-authorized' && ++this.authFailures >= MAX_AUTH_FAILURES) {
       this.server.log.warn({ ip: this.remoteAddress, domain: this.domain }, 'too many failed authentication attempts');
       this.close(new StreamError('policy-violation', 'too many failed authentication attempts'));
@@ -337,20 +340,20 @@ export class ClientStream implements ClientSession {
           this.sendNegotiation(iq, result);
         } catch (e) {
           if (!(e instanceof StanzaError)) throw e;
-          this.transport.write(errorReply(iq, e, this.domain).toString());
+          this.transport.sendElement(errorReply(iq, e, this.domain));
         }
         return;
       }
     }
     if (this.authenticated) {
-      this.transport.write(errorReply(iq, new StanzaError('not-allowed', 'bind a resource first'), this.domain).toString());
+      this.transport.sendElement(errorReply(iq, new StanzaError('not-allowed', 'bind a resource first'), this.domain));
       return;
     }
     throw new StreamError('not-authorized', 'authenticate first');
   }
 
   private sendNegotiation(iq: Element, payload?: Element | void): void {
-    this.transport.write(xml('iq', { type: 'result', id: iq.attrs.id }, payload ?? undefined).toString());
+    this.transport.sendElement(xml('iq', { type: 'result', id: iq.attrs.id }, payload ?? undefined));
   }
 
   private async bind(iq: Element, requested: string | undefined): Promise<void> {
@@ -358,11 +361,11 @@ export class ClientStream implements ClientSession {
     try {
       resource = requested && requested.trim() !== '' ? normaliseResource(requested) : randomUUID();
     } catch (e) {
-      this.transport.write(errorReply(iq, new StanzaError('bad-request', e instanceof JidError ? e.message : 'invalid resource'), this.domain).toString());
+      this.transport.sendElement(errorReply(iq, new StanzaError('bad-request', e instanceof JidError ? e.message : 'invalid resource'), this.domain));
       return;
     }
     this.completeBinding(new JID(this.username!, this.domain, resource));
-    this.transport.write(xml('iq', { type: 'result', id: iq.attrs.id }, xml('bind', { xmlns: NS_BIND }, xml('jid', null, this.jid.full))).toString());
+    this.transport.sendElement(xml('iq', { type: 'result', id: iq.attrs.id }, xml('bind', { xmlns: NS_BIND }, xml('jid', null, this.jid.full))));
     await this.server.hooks.fire('session/bound', this);
   }
 
@@ -387,7 +390,7 @@ export class ClientStream implements ClientSession {
       return;
     }
     if (type !== 'set') throw new StreamError('not-authorized', 'authenticate first');
-    const reply = (err: StanzaError) => this.transport.write(errorReply(iq, err, this.domain).toString());
+    const reply = (err: StanzaError) => this.transport.sendElement(errorReply(iq, err, this.domain));
     const username = query.getChildText('username');
     const password = query.getChildText('password');
     const resource = query.getChildText('resource');

@@ -3,7 +3,10 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { TLSSocket, createServer as createTlsServer } from 'node:tls';
-import { ClientStream, type StreamTransport } from '../core/stream.js';
+import { ClientStream, NS_CLIENT, type StreamTransport } from '../core/stream.js';
+import { NS_STREAMS, type StreamError } from '../core/errors.js';
+import { createStreamParser, type StreamParser } from '../xml/parser.js';
+import { openTag, type Element } from '../xml/element.js';
 import type { Server } from '../core/server.js';
 import type { ChannelBinding } from '../auth/sasl.js';
 import type { CertificateStore } from './certificates.js';
@@ -14,9 +17,12 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/** RFC 6120 framing: one long XML document per direction, restarted after STARTTLS and SASL. */
 class TcpTransport implements StreamTransport {
-  stream!: ClientStream;
+  private stream!: ClientStream;
+  private parser!: StreamParser;
   private socket: Socket;
+  private corked = false;
 
   constructor(socket: Socket, private readonly certificates: CertificateStore, readonly remoteAddress: string) {
     this.socket = socket;
@@ -32,21 +38,45 @@ class TcpTransport implements StreamTransport {
 
   attach(stream: ClientStream): void {
     this.stream = stream;
+    this.restartStream();
     this.listen(this.socket);
   }
 
   private listen(socket: Socket): void {
-    socket.on('data', (chunk: Buffer) => this.stream.data(chunk));
+    socket.on('data', (chunk: Buffer) => this.parser.write(chunk));
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.stream.transportClosed());
   }
 
-  private corked = false;
+  restartStream(): void {
+    const stream = this.stream;
+    this.parser = createStreamParser({
+      streamStart: (h) => stream.streamStart(h),
+      stanza: (el) => stream.stanza(el),
+      streamEnd: () => stream.streamEnd(),
+      error: (condition, text) => stream.parseError(condition, text),
+    }, stream.limits);
+  }
+
+  sendHeader(attrs: Record<string, string>): void {
+    this.write("<?xml version='1.0'?>" + openTag('stream:stream', { xmlns: NS_CLIENT, 'xmlns:stream': NS_STREAMS, ...attrs }));
+  }
+
+  sendElement(el: Element): void {
+    this.write(el.toString());
+  }
+
+  end(error?: StreamError): void {
+    this.write((error ? error.toElement().toString() : '') + '</stream:stream>');
+    this.socket.end();
+    // A peer that never reads must not keep the socket open forever.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
 
   // Writes made in one tick (a broadcast, a pipelined burst of replies) leave in one segment.
-  write(data: string): void {
+  private write(data: string): void {
     const socket = this.socket;
-    if (socket.destroyed) return;
+    if (socket.destroyed || socket.writableEnded) return;
     if (!this.corked) {
       this.corked = true;
       socket.cork();
@@ -63,6 +93,7 @@ class TcpTransport implements StreamTransport {
     raw.removeAllListeners('data');
     raw.removeAllListeners('close');
     raw.removeAllListeners('error');
+    this.restartStream();
     const tls = new TLSSocket(raw, {
       isServer: true,
       secureContext: this.certificates.defaultContext,
@@ -85,12 +116,6 @@ class TcpTransport implements StreamTransport {
     // RFC 5929 4.1: hash of our certificate with its signature hash (SHA-256 for ours; SHA-1 and MD5 map to SHA-256).
     if (cert && 'raw' in cert && cert.raw) out.push({ type: 'tls-server-end-point', data: createHash('sha256').update(cert.raw).digest() });
     return out;
-  }
-
-  close(): void {
-    this.socket.end();
-    // A peer that never reads must not keep the socket open forever.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 }
 
