@@ -1,32 +1,71 @@
-// The core configuration schema. Modules declare their own options (see core/modules.ts);
-// config/load.ts merges them under each module's name. Every option has a default and a
-// one-line description: config/example.yaml and `switchboard dump-config` are generated from here.
+// The core configuration schema. Modules declare their own options (see core/module-definition.ts);
+// config/load.ts merges them under each module's name. Every option has a default (or is
+// optional) and a one-line description: config/example.yaml, `switchboard dump-config` and
+// `switchboard check` are generated from here, so describe options for the person editing the file.
+//
+// Titles (`meta({ title })`) name a kind of value in the generated documentation ("list of domains").
+//
+// Defaults that go through a transform are `prefault`s: they are parsed like user input (so
+// './data' becomes an absolute path too) and stay visible to z.toJSONSchema, which drops plain
+// defaults of transformed schemas.
+import { resolve } from 'node:path';
 import { z } from 'zod';
+import { normaliseDomain, parseJid } from '../jid.js';
 
 const port = z.number().int().min(0).max(65535);
 
-const vhostOptions = z.object({
+/** A domain name, normalised as routing compares it (lowercase, no trailing dot). */
+const domain = z.string().transform((value, ctx) => {
+  try {
+    return normaliseDomain(value);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a valid domain name: ${(e as Error).message}` });
+    return z.NEVER;
+  }
+}).meta({ title: 'domain' });
+
+/** A bare JID with a localpart (user@domain), normalised. */
+const bareJid = z.string().transform((value, ctx) => {
+  try {
+    const jid = parseJid(value);
+    if (jid.local && jid.isBare()) return jid.bare;
+  } catch {
+    // reported below, with the expected form
+  }
+  ctx.addIssue({ code: 'custom', message: `"${value}" is not a bare JID of the form user@domain` });
+  return z.NEVER;
+}).meta({ title: 'bare JID' });
+
+/** A file or directory path; made absolute against the working directory at load time. */
+const filePath = z.string().min(1).transform((value) => resolve(value)).meta({ title: 'path' });
+
+export const vhostOptionsSchema = z.object({
   'anonymous-login': z.boolean().default(false).describe('Allow SASL ANONYMOUS on this virtual host'),
   'in-band-registration': z.boolean().default(false).describe('Allow account creation over XMPP (XEP-0077) on this virtual host'),
 }).strict();
 
 export const coreSchema = z.object({
-  'virtual-hosts': z.array(z.string().min(1)).min(1).default(['localhost']).describe('Domains served by this server'),
-  admins: z.array(z.string()).default([]).describe('Bare JIDs with administrator rights'),
-  'data-dir': z.string().default('./data').describe('Directory for the SQLite database, generated certificates and other state'),
-  'vhost-options': z.record(z.string(), vhostOptions).default({}).describe('Per virtual host settings, keyed by domain'),
+  'virtual-hosts': z.array(domain).min(1).prefault(['localhost'])
+    .describe('Domains served by this server; the first one is the default host'),
+  admins: z.array(bareJid).prefault([]).describe('Bare JIDs (user@domain) with administrator rights'),
+  'data-dir': filePath.prefault('./data')
+    .describe('Directory for the SQLite database, generated certificates and other state; a relative path is resolved against the working directory'),
+  'vhost-options': z.record(domain, vhostOptionsSchema).prefault({})
+    .describe('Per virtual host settings, keyed by domain (each must be one of virtual-hosts)'),
   storage: z.discriminatedUnion('type', [
     z.object({
       type: z.literal('sqlite'),
-      path: z.string().optional().describe('SQLite database file (default: <data-dir>/switchboard.sqlite)'),
+      path: filePath.optional()
+        .describe('SQLite database file (default: <data-dir>/switchboard.sqlite); a relative path is resolved against the working directory'),
     }).strict(),
     z.object({
       type: z.literal('postgres'),
-      url: z.string().describe('PostgreSQL connection URL, e.g. postgres://user:pass@127.0.0.1/switchboard'),
+      url: z.string().regex(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
+        .describe('PostgreSQL connection URL, e.g. postgres://user:pass@127.0.0.1/switchboard'),
     }).strict(),
-  ]).default({ type: 'sqlite' }).describe('Where accounts, rosters and module data are kept'),
+  ]).default({ type: 'sqlite' }).describe('Where accounts, rosters and module data are kept: sqlite or postgres'),
   c2s: z.object({
-    host: z.string().default('0.0.0.0').describe('Address the client listeners bind to'),
+    host: z.string().min(1).default('0.0.0.0').describe('Address the client listeners bind to'),
     port: port.default(5222).describe('Client port (STARTTLS); 0 disables it'),
     'tls-port': port.default(5223).describe('Client port with direct TLS (XEP-0368); 0 disables it'),
     'plaintext-auth': z.enum(['loopback', 'always', 'never']).default('loopback')
@@ -39,15 +78,40 @@ export const coreSchema = z.object({
     'max-depth': z.number().int().min(4).default(32).describe('Deepest element nesting accepted in a stanza'),
   }).strict().prefault({}).describe('Client-to-server connections'),
   tls: z.object({
-    certificates: z.record(z.string(), z.object({
-      cert: z.string().describe('PEM certificate chain file'),
-      key: z.string().describe('PEM private key file'),
-    }).strict()).default({}).describe('Certificate and key per virtual host (chosen by SNI); hosts without one use the generated self-signed certificate'),
+    certificates: z.record(domain, z.object({
+      cert: filePath.describe('PEM certificate chain file; a relative path is resolved against the working directory'),
+      key: filePath.describe('PEM private key file; a relative path is resolved against the working directory'),
+    }).strict()).prefault({})
+      .describe('Certificate and key per virtual host (chosen by SNI); hosts without one use a self-signed certificate generated into <data-dir>/certs'),
   }).strict().prefault({}).describe('TLS certificates'),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
-    file: z.string().optional().describe('Log to this file instead of standard output'),
+    file: filePath.optional()
+      .describe('Log to this file instead of standard output; a relative path is resolved against the working directory'),
   }).strict().prefault({}).describe('Logging'),
 }).strict();
 
 export type CoreConfig = z.infer<typeof coreSchema>;
+
+/**
+ * Checks between options, which single-option schemas cannot express. Kept apart from coreSchema
+ * because zod refuses to `.extend()` a refined object; load.ts applies it to the full schema.
+ */
+export function checkCoreReferences(config: CoreConfig, ctx: z.RefinementCtx): void {
+  const hosts = config['virtual-hosts'];
+  hosts.forEach((host, index) => {
+    if (hosts.indexOf(host) !== index) ctx.addIssue({ code: 'custom', path: ['virtual-hosts', index], message: `"${host}" is listed twice` });
+  });
+  const known = new Set(hosts);
+  const perHost: [path: string[], byHost: Record<string, unknown>][] = [
+    [['vhost-options'], config['vhost-options']],
+    [['tls', 'certificates'], config.tls.certificates],
+  ];
+  for (const [path, byHost] of perHost) {
+    for (const host of Object.keys(byHost)) {
+      if (!known.has(host)) ctx.addIssue({ code: 'custom', path: [...path, host], message: `"${host}" is not one of virtual-hosts (${[...known].join(', ')})` });
+    }
+  }
+  const { port, 'tls-port': tlsPort } = config.c2s;
+  if (port !== 0 && port === tlsPort) ctx.addIssue({ code: 'custom', path: ['c2s', 'tls-port'], message: `must differ from c2s.port (both are ${port})` });
+}
