@@ -90,7 +90,7 @@ function variantOptions(variants: JsonSchema[], unionDefault: unknown): OptionSp
   const defaultValue = (unionDefault as Record<string, unknown> | undefined)?.[discriminator];
   const options: OptionSpec[] = [{
     key: discriminator,
-    description: `Which kind: ${values.join(' or ')}`,
+    description: 'Selects which of the options below apply',
     hasDefault: defaultValue !== undefined,
     ...(defaultValue !== undefined ? { default: defaultValue } : {}),
     required: defaultValue === undefined,

@@ -56,14 +56,14 @@ export const coreSchema = z.object({
     z.object({
       type: z.literal('sqlite'),
       path: filePath.optional()
-        .describe('SQLite database file (default: <data-dir>/switchboard.sqlite); a relative path is resolved against the working directory'),
+        .describe('SQLite database file, relative to the working directory (default: <data-dir>/switchboard.sqlite)'),
     }).strict(),
     z.object({
       type: z.literal('postgres'),
       url: z.string().regex(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
         .describe('PostgreSQL connection URL, e.g. postgres://user:pass@127.0.0.1/switchboard'),
     }).strict(),
-  ]).default({ type: 'sqlite' }).describe('Where accounts, rosters and module data are kept: sqlite or postgres'),
+  ]).prefault({ type: 'sqlite' }).describe('Where accounts, rosters and module data are kept: sqlite or postgres'),
   c2s: z.object({
     host: z.string().min(1).default('0.0.0.0').describe('Address the client listeners bind to'),
     port: port.default(5222).describe('Client port (STARTTLS); 0 disables it'),
@@ -79,15 +79,15 @@ export const coreSchema = z.object({
   }).strict().prefault({}).describe('Client-to-server connections'),
   tls: z.object({
     certificates: z.record(domain, z.object({
-      cert: filePath.describe('PEM certificate chain file; a relative path is resolved against the working directory'),
-      key: filePath.describe('PEM private key file; a relative path is resolved against the working directory'),
+      cert: filePath.describe('PEM certificate chain file, relative to the working directory'),
+      key: filePath.describe('PEM private key file, relative to the working directory'),
     }).strict()).prefault({})
       .describe('Certificate and key per virtual host (chosen by SNI); hosts without one use a self-signed certificate generated into <data-dir>/certs'),
   }).strict().prefault({}).describe('TLS certificates'),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
     file: filePath.optional()
-      .describe('Log to this file instead of standard output; a relative path is resolved against the working directory'),
+      .describe('Log to this file (relative to the working directory) instead of standard output'),
   }).strict().prefault({}).describe('Logging'),
 }).strict();
 

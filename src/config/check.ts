@@ -1,0 +1,166 @@
+// `switchboard check`: the environment the server would start in, resolved and verified, in the
+// spirit of `tigase.sh check`. Problems make the command fail; warnings are only shown.
+import { constants, type Stats } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { openStorage } from '../storage/index.js';
+import { selfSignedPaths } from '../transports/certificates.js';
+import { allModules } from '../modules/index.js';
+import { maskPassword } from './dump.js';
+import { vhostOptionsSchema } from './schema.js';
+import type { Config, LoadedConfig } from './load.js';
+
+export interface CheckReport {
+  /** `label: value` lines, values of several lines indented under the first. */
+  lines: string[];
+  problems: string[];
+  warnings: string[];
+}
+
+const LABEL_WIDTH = 16;
+
+export async function checkEnvironment({ config, file }: LoadedConfig): Promise<CheckReport> {
+  const report: CheckReport = { lines: [], problems: [], warnings: [] };
+  const add = (label: string, ...values: string[]) => {
+    values.forEach((value, index) => report.lines.push((index === 0 ? label : '').padEnd(LABEL_WIDTH) + value));
+  };
+  add('config file', file ?? 'none, built-in defaults');
+  add('data dir', await checkDataDir(config['data-dir'], report));
+  add('storage', await checkStorage(config, report));
+  add('listeners', ...listeners(config, report));
+  add('authentication', authentication(config));
+  add('virtual hosts', ...virtualHosts(config));
+  add('certificates', ...await checkCertificates(config, report));
+  add('admins', admins(config, report));
+  add('modules', allModules.map((m) => m.name).join(', '));
+  add('log', `${config.log.level}, to ${config.log.file ?? 'standard output'}`);
+  return report;
+}
+
+async function statOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch {
+    return undefined;
+  }
+}
+
+async function isWritable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function checkDataDir(dir: string, report: CheckReport): Promise<string> {
+  const found = await statOrUndefined(dir);
+  if (found) {
+    if (!found.isDirectory()) return fail(report, `data dir ${dir} is not a directory`, dir);
+    return (await isWritable(dir)) ? `${dir} (writable)` : fail(report, `data dir ${dir} is not writable`, dir);
+  }
+  // The server creates it on start, which works if the closest existing ancestor is a writable directory.
+  let ancestor = dirname(dir);
+  let ancestorStat = await statOrUndefined(ancestor);
+  while (!ancestorStat && dirname(ancestor) !== ancestor) {
+    ancestor = dirname(ancestor);
+    ancestorStat = await statOrUndefined(ancestor);
+  }
+  if (ancestorStat?.isDirectory() && (await isWritable(ancestor))) return `${dir} (does not exist yet, will be created)`;
+  return fail(report, `data dir ${dir} does not exist and cannot be created (${ancestor} is not a writable directory)`, dir);
+}
+
+function fail(report: CheckReport, problem: string, shown: string): string {
+  report.problems.push(problem);
+  return `${shown} (PROBLEM)`;
+}
+
+async function checkStorage(config: Config, report: CheckReport): Promise<string> {
+  const { storage } = config;
+  let described: string;
+  if (storage.type === 'sqlite') {
+    const path = storage.path ?? join(config['data-dir'], 'switchboard.sqlite');
+    described = `sqlite ${path}`;
+    // Opening would create the database; check only reports.
+    if (!(await statOrUndefined(path))) return `${described} (does not exist yet, will be created on first start)`;
+  } else {
+    described = `postgres ${maskPassword(storage.url)}`;
+  }
+  try {
+    const opened = await openStorage(storage, config['data-dir']);
+    try {
+      return `${described} (opened, schema version ${await opened.schemaVersion()})`;
+    } finally {
+      await opened.close();
+    }
+  } catch (e) {
+    return fail(report, `storage ${described} cannot be opened: ${(e as Error).message}`, described);
+  }
+}
+
+function listeners(config: Config, report: CheckReport): string[] {
+  const { host, port, 'tls-port': tlsPort } = config.c2s;
+  if (port === 0 && tlsPort === 0) report.warnings.push('no client listener: c2s.port and c2s.tls-port are both 0');
+  return [
+    port ? `c2s ${host}:${port} (STARTTLS)` : 'c2s STARTTLS port disabled',
+    tlsPort ? `c2s ${host}:${tlsPort} (direct TLS)` : 'c2s direct TLS port disabled',
+  ];
+}
+
+function authentication(config: Config): string {
+  const c2s = config.c2s;
+  const plain = { loopback: 'loopback connections only', always: 'always', never: 'never' }[c2s['plaintext-auth']];
+  return `PLAIN without TLS: ${plain}; TLS required: ${c2s['require-encryption'] ? 'yes' : 'no'}; legacy jabber:iq:auth: ${c2s['legacy-auth'] ? 'yes' : 'no'}`;
+}
+
+function virtualHosts(config: Config): string[] {
+  const defaults = vhostOptionsSchema.parse({});
+  return config['virtual-hosts'].map((host, index) => {
+    const options = config['vhost-options'][host] ?? defaults;
+    const settings = Object.entries(options).map(([key, value]) => `${key} ${value}`).join(', ');
+    return `${host}${index === 0 ? ' (default host)' : ''}: ${settings}`;
+  });
+}
+
+async function checkCertificates(config: Config, report: CheckReport): Promise<string[]> {
+  const lines: string[] = [];
+  for (const host of config['virtual-hosts']) {
+    const configured = config.tls.certificates[host];
+    if (configured) {
+      lines.push(`${host}: ${await describeCertificate(host, configured, report)}`);
+      continue;
+    }
+    const paths = selfSignedPaths(config['data-dir'], host);
+    const present = (await statOrUndefined(paths.cert)) && (await statOrUndefined(paths.key));
+    lines.push(present
+      ? `${host}: self-signed ${await describeCertificate(host, paths, report)}`
+      : `${host}: self-signed ${paths.cert} (will be generated on first start)`);
+  }
+  return lines;
+}
+
+/** Files, expiry, and whether the key belongs to the certificate. */
+async function describeCertificate(host: string, paths: { cert: string; key: string }, report: CheckReport): Promise<string> {
+  const files = `${paths.cert}, ${paths.key}`;
+  let certificate: X509Certificate;
+  try {
+    const [certPem, keyPem] = await Promise.all([readFile(paths.cert), readFile(paths.key)]);
+    certificate = new X509Certificate(certPem);
+    if (!certificate.checkPrivateKey(createPrivateKey(keyPem))) return fail(report, `certificate of ${host}: ${paths.key} is not the key of ${paths.cert}`, files);
+  } catch (e) {
+    return fail(report, `certificate of ${host}: ${(e as Error).message}`, files);
+  }
+  const expiry = new Date(certificate.validTo);
+  if (expiry.getTime() < Date.now()) return fail(report, `certificate of ${host} expired on ${expiry.toISOString().slice(0, 10)}`, files);
+  return `${files} (valid until ${expiry.toISOString().slice(0, 10)})`;
+}
+
+function admins(config: Config, report: CheckReport): string {
+  for (const admin of config.admins) {
+    const domain = admin.slice(admin.indexOf('@') + 1);
+    if (!config['virtual-hosts'].includes(domain)) report.warnings.push(`admin ${admin} is not on a virtual host of this server`);
+  }
+  return config.admins.length > 0 ? config.admins.join(', ') : 'none';
+}

@@ -1,0 +1,268 @@
+// The `switchboard` command line (bin/switchboard.js runs the compiled copy). `main` returns the
+// exit code instead of exiting, so tests and embedders can call it.
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { deriveCredentials } from './auth/credentials.js';
+import { checkEnvironment } from './config/check.js';
+import { dumpConfig } from './config/dump.js';
+import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type Config } from './config/load.js';
+import { createLogger } from './core/log.js';
+import { startServer } from './core/server.js';
+import { parseJid, JidError, normaliseDomain } from './jid.js';
+import { VERSION } from './modules/version.js';
+import { openStorage } from './storage/index.js';
+import type { Storage } from './storage/types.js';
+
+export const USAGE = `Usage: switchboard <command> [options]
+
+Commands:
+  start                            Run the server; SIGINT or SIGTERM stops it cleanly
+  check                            Show the resolved environment and whether it is ready to start
+  dump-config                      Print every option with its value in effect and its origin
+  user add JID [--password P]      Create an account
+  user passwd JID [--password P]   Change an account's password
+  user delete JID                  Delete an account and everything stored for it
+  user list [DOMAIN]               List the accounts of a virtual host (default: all of them)
+
+Options:
+  -c, --config FILE   Configuration file (default: $SWITCHBOARD_CONFIG, else
+                      ${DEFAULT_CONFIG_FILE} if it exists, else built-in defaults)
+  --password P        Password for user add and user passwd; without it, one line is read
+                      from standard input (safer: command lines are visible to other users)
+  -h, --help          Show this help
+  -v, --version       Show the version
+
+Exit status: 0 on success, 1 when the command failed, 2 for a usage error.`;
+
+/** A failure the user can fix; printed without a stack trace, exit status 1. */
+class CommandError extends Error {}
+
+/** The command line itself is wrong; exit status 2. */
+class UsageError extends Error {}
+
+interface Options {
+  config?: string;
+  password?: string;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        password: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+    if (values.version) {
+      console.log(VERSION);
+      return 0;
+    }
+    const [command, ...args] = positionals;
+    if (values.help || command === undefined) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (values.password !== undefined && !(command === 'user' && (args[0] === 'add' || args[0] === 'passwd'))) {
+      throw new UsageError('--password only goes with user add and user passwd');
+    }
+    return await run(command, args, values);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return 1;
+    }
+    if (e instanceof CommandError) {
+      console.error(`switchboard: ${e.message}`);
+      return 1;
+    }
+    // parseArgs reports unknown options and missing option values as TypeErrors with an ERR_PARSE_ARGS code.
+    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`switchboard: ${(e as Error).message}\nRun switchboard --help for usage.`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function run(command: string, args: string[], options: Options): Promise<number> {
+  switch (command) {
+    case 'start':
+      expectArguments(args, 0, 0, 'start');
+      return start(options);
+    case 'check':
+      expectArguments(args, 0, 0, 'check');
+      return check(options);
+    case 'dump-config':
+      expectArguments(args, 0, 0, 'dump-config');
+      return printConfig(options);
+    case 'user':
+      return user(args, options);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function expectArguments(args: string[], min: number, max: number, usage: string): void {
+  if (args.length < min || args.length > max) throw new UsageError(`usage: switchboard ${usage}`);
+}
+
+async function start(options: Options): Promise<number> {
+  const { config, file } = await loadConfig({ file: options.config });
+  const log = createLogger(config.log);
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, { configFile: file, log });
+  } catch (e) {
+    log.fatal({ err: e }, 'cannot start');
+    throw new CommandError(`cannot start: ${(e as Error).message}`);
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (received: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      resolve(received);
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  });
+  // A second signal while stopping means "stop now", as people press Ctrl-C again when a stop hangs.
+  const stopNow = () => process.exit(1);
+  process.once('SIGINT', stopNow).once('SIGTERM', stopNow);
+  log.info({ signal }, 'stopping');
+  try {
+    await server.stop();
+  } finally {
+    process.off('SIGINT', stopNow).off('SIGTERM', stopNow);
+  }
+  log.info('stopped');
+  return 0;
+}
+
+async function check(options: Options): Promise<number> {
+  console.log(`Switchboard ${VERSION} on Node.js ${process.version} (${process.platform} ${process.arch})`);
+  let loaded;
+  try {
+    loaded = await loadConfig({ file: options.config });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    console.error(e.message);
+    return 1;
+  }
+  const { lines, problems, warnings } = await checkEnvironment(loaded);
+  console.log(lines.join('\n') + '\n');
+  for (const warning of warnings) console.log(`warning: ${warning}`);
+  if (problems.length === 0) {
+    console.log('Ready to start.');
+    return 0;
+  }
+  console.log(`${problems.length} problem${problems.length === 1 ? '' : 's'}:`);
+  for (const problem of problems) console.log(`  - ${problem}`);
+  return 1;
+}
+
+async function printConfig(options: Options): Promise<number> {
+  console.log(dumpConfig(await loadConfig({ file: options.config })).join('\n'));
+  return 0;
+}
+
+const USER_USAGE: Record<string, string> = {
+  add: 'user add JID [--password P]',
+  passwd: 'user passwd JID [--password P]',
+  delete: 'user delete JID',
+  list: 'user list [DOMAIN]',
+};
+
+async function user([action, ...args]: string[], options: Options): Promise<number> {
+  if (action === undefined || !(action in USER_USAGE)) {
+    throw new UsageError(action === undefined ? 'usage: switchboard user add|passwd|delete|list ...' : `unknown user command "${action}"`);
+  }
+  expectArguments(args, action === 'list' ? 0 : 1, 1, USER_USAGE[action]!);
+  const { config } = await loadConfig({ file: options.config });
+  if (action === 'list') {
+    const domains = args[0] === undefined ? config['virtual-hosts'] : [virtualHostOf(args[0], config)];
+    return withStorage(config, async (storage) => {
+      for (const domain of domains) {
+        for (const username of await storage.users.list(domain)) console.log(`${username}@${domain}`);
+      }
+    });
+  }
+  const { jid, local, domain } = accountOf(args[0]!, config);
+  return withStorage(config, async ({ users }) => {
+    const exists = await users.exists(domain, local);
+    // Checked before asking for a password, so that nobody types one for nothing.
+    if (action === 'add' && exists) throw new CommandError(`${jid} already exists`);
+    if (action !== 'add' && !exists) throw new CommandError(`${jid} does not exist`);
+    switch (action) {
+      case 'add':
+        if (!(await users.create(domain, local, deriveCredentials(await readPassword(options.password))))) throw new CommandError(`${jid} already exists`);
+        console.log(`added ${jid}`);
+        break;
+      case 'passwd':
+        if (!(await users.setCredentials(domain, local, deriveCredentials(await readPassword(options.password))))) throw new CommandError(`${jid} does not exist`);
+        console.log(`changed the password of ${jid}`);
+        break;
+      case 'delete':
+        if (!(await users.delete(domain, local))) throw new CommandError(`${jid} does not exist`);
+        console.log(`deleted ${jid}`);
+        break;
+    }
+  });
+}
+
+async function withStorage(config: Config, work: (storage: Storage) => Promise<void>): Promise<number> {
+  const storage = await openStorage(config.storage, config['data-dir']);
+  try {
+    await work(storage);
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
+
+/** The account named on the command line: a bare JID on one of the configured virtual hosts. */
+function accountOf(text: string, config: Config): { jid: string; local: string; domain: string } {
+  let jid;
+  try {
+    jid = parseJid(text);
+  } catch (e) {
+    if (e instanceof JidError) throw new CommandError(`"${text}" is not a valid JID: ${e.message}`);
+    throw e;
+  }
+  if (!jid.local || !jid.isBare()) throw new CommandError(`"${text}" is not an account: expected user@domain`);
+  requireVirtualHost(jid.domain, config);
+  return { jid: jid.bare, local: jid.local, domain: jid.domain };
+}
+
+function virtualHostOf(text: string, config: Config): string {
+  let domain;
+  try {
+    domain = normaliseDomain(text);
+  } catch (e) {
+    if (e instanceof JidError) throw new CommandError(`"${text}" is not a valid domain: ${e.message}`);
+    throw e;
+  }
+  requireVirtualHost(domain, config);
+  return domain;
+}
+
+function requireVirtualHost(domain: string, config: Config): void {
+  const hosts = config['virtual-hosts'];
+  if (!hosts.includes(domain)) throw new CommandError(`${domain} is not a virtual host of this server (virtual-hosts: ${hosts.join(', ')})`);
+}
+
+/** The --password value, else the first line of standard input (a pipe or, with a prompt, the terminal). */
+async function readPassword(given: string | undefined): Promise<string> {
+  let password = given;
+  if (password === undefined) {
+    if (process.stdin.isTTY) process.stderr.write('Password: ');
+    const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+    for await (const line of lines) {
+      password = line;
+      break; // also closes the interface, leaving the rest of standard input unread
+    }
+  }
+  if (!password) throw new CommandError('empty password: give one with --password or on standard input');
+  return password;
+}
