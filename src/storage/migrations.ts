@@ -99,6 +99,40 @@ export const migrations: readonly Migration[] = [
       `,
     },
   },
+  {
+    version: 2,
+    description: 'offline messages (XEP-0160)',
+    // Ids give the delivery order; AUTOINCREMENT (SQLite) and an identity (PostgreSQL) never reuse
+    // one, so deleting a delivered message by id can never hit a newer message.
+    sql: {
+      sqlite: `
+        CREATE TABLE offline_messages (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          recipient TEXT NOT NULL,
+          sender TEXT NOT NULL,
+          stamp TEXT NOT NULL,
+          stanza TEXT NOT NULL
+        );
+
+        -- Listing a recipient's messages in order, and counting them per sender for the limits.
+        CREATE INDEX offline_messages_by_recipient ON offline_messages (recipient, id);
+        CREATE INDEX offline_messages_by_pair ON offline_messages (recipient, sender);
+      `,
+      postgres: `
+        CREATE TABLE offline_messages (
+          id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          recipient TEXT COLLATE "C" NOT NULL,
+          sender TEXT COLLATE "C" NOT NULL,
+          stamp TIMESTAMPTZ NOT NULL,
+          stanza TEXT NOT NULL
+        );
+
+        -- Listing a recipient's messages in order, and counting them per sender for the limits.
+        CREATE INDEX offline_messages_by_recipient ON offline_messages (recipient, id);
+        CREATE INDEX offline_messages_by_pair ON offline_messages (recipient, sender);
+      `,
+    },
+  },
 ];
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version;

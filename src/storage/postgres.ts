@@ -3,7 +3,7 @@
 // its roster version) are single statements or explicit transactions.
 import pg from 'pg';
 import { migrate, selectSchemaVersion, type MigrationTarget } from './migrations.js';
-import type { Credentials, KeyValueStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
+import type { Credentials, KeyValueStore, OfflineStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
 
 interface RosterRow {
   contact: string;
@@ -114,6 +114,7 @@ class PostgresStorage implements Storage {
   readonly type = 'postgres';
   readonly users: UserStore;
   readonly roster: RosterStore;
+  readonly offline: OfflineStore;
   private readonly keyValueStores = new Map<string, KeyValueStore>();
   private closed = false;
 
@@ -148,6 +149,7 @@ class PostgresStorage implements Storage {
           const deletedItems = await client.query('DELETE FROM roster_items WHERE owner = $1', [owner]);
           if (deletedItems.rowCount) await client.query(bumpRosterVersionSql, [owner]);
           await client.query('DELETE FROM key_values WHERE owner = $1', [owner]);
+          await client.query('DELETE FROM offline_messages WHERE recipient = $1', [owner]);
           return deletedUsers.rowCount === 1;
         });
       },
@@ -201,6 +203,43 @@ class PostgresStorage implements Storage {
         if (rows[0]) return rows[0].version;
         const current = await namedQuery<{ version: number }>(pool, 'roster-version', 'SELECT version FROM roster_versions WHERE owner = $1', [owner]);
         return current.rows[0]?.version ?? 0;
+      },
+    };
+
+    // BIGINT ids and COUNT(*) arrive as strings (pg keeps 64-bit integers exact); both stay far
+    // below 2^53, so Number() is exact.
+    const insertOfflineSql = 'INSERT INTO offline_messages (recipient, sender, stamp, stanza) VALUES ($1, $2, $3, $4) RETURNING id';
+    const countOfflineSql = 'SELECT COUNT(*) AS count FROM offline_messages WHERE recipient = $1 AND sender = $2';
+    this.offline = {
+      async append(recipient, message, limit) {
+        const values = [recipient, message.sender, message.stamp, message.stanza];
+        if (limit === undefined) {
+          const { rows } = await namedQuery<{ id: string }>(pool, 'offline-append', insertOfflineSql, values);
+          return Number(rows[0]!.id);
+        }
+        return transaction(pool, async (client) => {
+          // Under READ COMMITTED two transactions could both count limit - 1 and both insert: a
+          // lock per sender-recipient pair (two-key form, apart from the migration lock's keys)
+          // makes the second wait, and its COUNT, a new statement, then sees the first's row.
+          await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [recipient, message.sender]);
+          const counted = await client.query<{ count: string }>(countOfflineSql, [recipient, message.sender]);
+          if (Number(counted.rows[0]!.count) >= limit) return undefined;
+          const { rows } = await client.query<{ id: string }>(insertOfflineSql, values);
+          return Number(rows[0]!.id);
+        });
+      },
+      async list(recipient) {
+        const { rows } = await namedQuery<{ id: string; sender: string; stamp: Date; stanza: string }>(pool, 'offline-list',
+          'SELECT id, sender, stamp, stanza FROM offline_messages WHERE recipient = $1 ORDER BY id', [recipient]);
+        return rows.map((row) => ({ ...row, id: Number(row.id) }));
+      },
+      async delete(recipient, id) {
+        const { rowCount } = await namedQuery(pool, 'offline-delete', 'DELETE FROM offline_messages WHERE recipient = $1 AND id = $2', [recipient, id]);
+        return rowCount === 1;
+      },
+      async count(recipient, sender) {
+        const { rows } = await namedQuery<{ count: string }>(pool, 'offline-count', countOfflineSql, [recipient, sender]);
+        return Number(rows[0]!.count);
       },
     };
   }

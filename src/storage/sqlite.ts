@@ -3,7 +3,7 @@
 // roster lookups run these queries thousands of times per second under load.
 import Database from 'better-sqlite3';
 import { migrate, selectSchemaVersion, type MigrationTarget } from './migrations.js';
-import type { Credentials, KeyValueStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
+import type { Credentials, KeyValueStore, OfflineMessage, OfflineStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
 
 interface RosterRow {
   contact: string;
@@ -106,6 +106,15 @@ function prepareStatements(db: Database.Database) {
     deleteValue: db.prepare<[string, string, string]>('DELETE FROM key_values WHERE namespace = ? AND owner = ? AND key = ?'),
     deleteOwnerValues: db.prepare<[string]>('DELETE FROM key_values WHERE owner = ?'),
 
+    insertOfflineMessage: db.prepare<[string, string, string, string], { id: number }>(
+      'INSERT INTO offline_messages (recipient, sender, stamp, stanza) VALUES (?, ?, ?, ?) RETURNING id'),
+    selectOfflineMessages: db.prepare<[string], { id: number; sender: string; stamp: string; stanza: string }>(
+      'SELECT id, sender, stamp, stanza FROM offline_messages WHERE recipient = ? ORDER BY id'),
+    deleteOfflineMessage: db.prepare<[string, number]>('DELETE FROM offline_messages WHERE recipient = ? AND id = ?'),
+    countOfflineMessages: db.prepare<[string, string], { count: number }>(
+      'SELECT COUNT(*) AS count FROM offline_messages WHERE recipient = ? AND sender = ?'),
+    deleteRecipientOfflineMessages: db.prepare<[string]>('DELETE FROM offline_messages WHERE recipient = ?'),
+
     selectSchemaVersion: db.prepare<[], { version: number }>(selectSchemaVersion),
   };
 }
@@ -114,6 +123,7 @@ class SqliteStorage implements Storage {
   readonly type = 'sqlite';
   readonly users: UserStore;
   readonly roster: RosterStore;
+  readonly offline: OfflineStore;
   private readonly keyValueStores = new Map<string, KeyValueStore>();
   private readonly statements: ReturnType<typeof prepareStatements>;
 
@@ -137,6 +147,7 @@ class SqliteStorage implements Storage {
       const existed = statements.deleteUser.run(domain, username).changes > 0;
       if (statements.deleteRoster.run(owner).changes > 0) bumpRosterVersion(owner);
       statements.deleteOwnerValues.run(owner);
+      statements.deleteRecipientOfflineMessages.run(owner);
       return existed;
     });
     // Reads of items and version in one transaction, so they always match.
@@ -167,6 +178,12 @@ class SqliteStorage implements Storage {
       },
     };
 
+    // IMMEDIATE: the write lock is taken before counting, so another process cannot insert in between.
+    const appendOffline = db.transaction((recipient: string, message: Omit<OfflineMessage, 'id'>, limit: number | undefined) => {
+      if (limit !== undefined && statements.countOfflineMessages.get(recipient, message.sender)!.count >= limit) return undefined;
+      return statements.insertOfflineMessage.get(recipient, message.sender, message.stamp.toISOString(), message.stanza)!.id;
+    });
+
     this.roster = {
       async get(owner) {
         return readRoster(owner);
@@ -180,6 +197,21 @@ class SqliteStorage implements Storage {
       },
       async removeItem(owner, contact) {
         return removeRosterItem(owner, contact);
+      },
+    };
+
+    this.offline = {
+      async append(recipient, message, limit) {
+        return appendOffline.immediate(recipient, message, limit);
+      },
+      async list(recipient) {
+        return statements.selectOfflineMessages.all(recipient).map((row) => ({ ...row, stamp: new Date(row.stamp) }));
+      },
+      async delete(recipient, id) {
+        return statements.deleteOfflineMessage.run(recipient, id).changes > 0;
+      },
+      async count(recipient, sender) {
+        return statements.countOfflineMessages.get(recipient, sender)!.count;
       },
     };
   }

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openStorage } from './index.js';
 import { latestSchemaVersion } from './migrations.js';
-import type { Credentials, RosterItem, Storage, StorageConfig } from './types.js';
+import type { Credentials, OfflineMessage, RosterItem, Storage, StorageConfig } from './types.js';
 
 /** A place to create databases in, and a way to reach them behind the storage layer's back. */
 interface TestBackend {
@@ -93,6 +93,10 @@ function credentials(tag: string): Credentials {
 
 function rosterItem(jid: string, changes: Partial<RosterItem> = {}): RosterItem {
   return { jid, groups: [], subscription: 'none', ask: false, pendingIn: false, approved: false, visible: true, ...changes };
+}
+
+function offlineMessage(sender: string, text: string, stamp = new Date('2024-05-06T07:08:09.123Z')): Omit<OfflineMessage, 'id'> {
+  return { sender, stamp, stanza: `<message from='${sender}/r' type='chat'><body>${text}</body></message>` };
 }
 
 function storageContract(createBackend: () => Promise<TestBackend>): void {
@@ -307,6 +311,84 @@ function storageContract(createBackend: () => Promise<TestBackend>): void {
 
     it('refuses values that have no JSON form', async () => {
       await assert.rejects(storage.keyValue('kv-invalid').set('val@example.org', 'k', undefined), TypeError);
+    });
+  });
+
+  describe('offline messages', () => {
+    it('lists a recipient\'s messages oldest first, with every field as stored', async () => {
+      const store = storage.offline;
+      const first = offlineMessage('ann@example.org', 'one', new Date('2024-01-02T03:04:05.678Z'));
+      const second = offlineMessage('bea@example.org', 'twö <&> 😀', new Date('2023-12-31T23:59:59.999Z'));
+      const third = offlineMessage('ann@example.org', 'three');
+      const ids: number[] = [];
+      for (const m of [first, second, third]) ids.push((await store.append('cai@example.org', m))!);
+      assert.ok(ids[0]! < ids[1]! && ids[1]! < ids[2]!, 'ids grow in append order, whatever the stamps');
+      assert.deepEqual(await store.list('cai@example.org'), [first, second, third].map((m, i) => ({ id: ids[i], ...m })));
+      assert.deepEqual(await store.list('nobody@example.org'), []);
+    });
+
+    it('counts per sender-recipient pair and keeps recipients apart', async () => {
+      const store = storage.offline;
+      await store.append('dan@example.org', offlineMessage('eve@example.org', 'a'));
+      await store.append('dan@example.org', offlineMessage('eve@example.org', 'b'));
+      await store.append('dan@example.org', offlineMessage('fay@example.org', 'c'));
+      await store.append('gus@example.org', offlineMessage('eve@example.org', 'd'));
+      assert.equal(await store.count('dan@example.org', 'eve@example.org'), 2);
+      assert.equal(await store.count('dan@example.org', 'fay@example.org'), 1);
+      assert.equal(await store.count('gus@example.org', 'eve@example.org'), 1);
+      assert.equal(await store.count('gus@example.org', 'fay@example.org'), 0);
+      assert.deepEqual((await store.list('gus@example.org')).map((m) => m.stanza), [offlineMessage('eve@example.org', 'd').stanza]);
+    });
+
+    it('deletes a message once, and only the recipient\'s own', async () => {
+      const store = storage.offline;
+      const id = (await store.append('hal@example.org', offlineMessage('ivy@example.org', 'x')))!;
+      assert.equal(await store.delete('other@example.org', id), false);
+      assert.equal(await store.delete('hal@example.org', id), true);
+      assert.equal(await store.delete('hal@example.org', id), false);
+      assert.deepEqual(await store.list('hal@example.org'), []);
+    });
+
+    it('never reuses the id of a deleted message', async () => {
+      const store = storage.offline;
+      const newest = (await store.append('jon@example.org', offlineMessage('kim@example.org', 'x')))!;
+      await store.delete('jon@example.org', newest);
+      assert.ok((await store.append('jon@example.org', offlineMessage('kim@example.org', 'y')))! > newest);
+    });
+
+    it('refuses a message once the pair has reached the limit, other pairs unaffected', async () => {
+      const store = storage.offline;
+      assert.ok(await store.append('lea@example.org', offlineMessage('max@example.org', '1'), 2));
+      assert.ok(await store.append('lea@example.org', offlineMessage('max@example.org', '2'), 2));
+      assert.equal(await store.append('lea@example.org', offlineMessage('max@example.org', '3'), 2), undefined);
+      assert.ok(await store.append('lea@example.org', offlineMessage('ned@example.org', '1'), 2));
+      assert.equal(await store.append('lea@example.org', offlineMessage('ned@example.org', '0'), 0), undefined, 'a limit of 0 stores nothing');
+      assert.equal(await store.count('lea@example.org', 'max@example.org'), 2);
+    });
+
+    it('does not overshoot the limit under concurrent appends', async () => {
+      const store = storage.offline;
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.append('ola@example.org', offlineMessage('pia@example.org', String(i)), 5)));
+      assert.equal(results.filter((id) => id !== undefined).length, 5);
+      assert.equal(await store.count('ola@example.org', 'pia@example.org'), 5);
+    });
+
+    it('is deleted with the recipient\'s account; what the account sent to others stays', async () => {
+      const domain = 'offline-delete.example';
+      await storage.users.create(domain, 'quinn', credentials('quinn'));
+      await storage.offline.append(`quinn@${domain}`, offlineMessage(`rose@${domain}`, 'for quinn'));
+      await storage.offline.append(`rose@${domain}`, offlineMessage(`quinn@${domain}`, 'from quinn'));
+      await storage.users.delete(domain, 'quinn');
+      assert.deepEqual(await storage.offline.list(`quinn@${domain}`), []);
+      assert.equal((await storage.offline.list(`rose@${domain}`)).length, 1);
+    });
+
+    it('keeps messages across a restart', async () => {
+      const kept = offlineMessage('sid@example.org', 'still here');
+      const id = await storage.offline.append('tea@example.org', kept);
+      await storage.close();
+      storage = await openStorage(backend.config, backend.dataDir);
+      assert.deepEqual(await storage.offline.list('tea@example.org'), [{ id, ...kept }]);
     });
   });
 

@@ -21,7 +21,7 @@ export interface UserStore {
   exists(domain: string, username: string): Promise<boolean>;
   /** Replaces the credentials; returns false when the account does not exist. */
   setCredentials(domain: string, username: string, credentials: Credentials): Promise<boolean>;
-  /** Deletes the account and everything stored for it (roster, pending subscriptions, key-value data). */
+  /** Deletes the account and everything stored for it (roster, pending subscriptions, key-value data, offline messages). */
   delete(domain: string, username: string): Promise<boolean>;
   /** Usernames of a domain, sorted. */
   list(domain: string): Promise<string[]>;
@@ -61,10 +61,39 @@ export interface KeyValueStore {
   delete(owner: string, key: string): Promise<void>;
 }
 
+/** A message kept for an account that had no resource to take it (XEP-0160), as stored. */
+export interface OfflineMessage {
+  /** Increases with every message stored, and is never reused: the delivery order. */
+  id: number;
+  /** Bare JID of the sender; the per-pair limit counts by it. */
+  sender: string;
+  /** When the message was stored: the XEP-0203 delay stamp it is delivered with. */
+  stamp: Date;
+  /** The message stanza, serialised. */
+  stanza: string;
+}
+
+export interface OfflineStore {
+  /**
+   * Appends a message for `recipient` (a bare JID) unless `limit` messages from the same sender
+   * already wait for it; returns the new message's id, or undefined when the limit was reached.
+   * Checking and inserting are one atomic step, so concurrent senders cannot overshoot the limit.
+   */
+  append(recipient: string, message: Omit<OfflineMessage, 'id'>, limit?: number): Promise<number | undefined>;
+  /** The messages waiting for `recipient`, oldest first. */
+  list(recipient: string): Promise<OfflineMessage[]>;
+  /** Deletes one message once it has been written to the recipient's stream; false when it was already gone. */
+  delete(recipient: string, id: number): Promise<boolean>;
+  /** How many messages from `sender` wait for `recipient` (XEP-0160 limits count per sender-recipient pair). */
+  count(recipient: string, sender: string): Promise<number>;
+}
+
 export interface Storage {
   readonly type: 'sqlite' | 'postgres';
   readonly users: UserStore;
   readonly roster: RosterStore;
+  /** Messages kept for accounts that were offline (XEP-0160). */
+  readonly offline: OfflineStore;
   /** A key-value store private to one feature, named by that feature (e.g. 'last-activity'). */
   keyValue(namespace: string): KeyValueStore;
   /** The schema version this database is at, after migrations. */
