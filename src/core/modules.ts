@@ -32,6 +32,8 @@ export interface ModuleContext<C = unknown> {
   postAuthFeature(feature: Element): void;
   /** Adds a disco#info identity of the virtual hosts. */
   identity(category: string, type: string, name?: string): void;
+  /** Advertises a disco#info feature of the virtual hosts that depends on this module's options. */
+  feature(variable: string): void;
   /** Features advertised in disco#info of the virtual hosts (all modules' declared features). */
   features(): string[];
   identities(): { category: string; type: string; name?: string }[];

@@ -134,6 +134,7 @@ export class Server {
       },
       postAuthFeature: (f) => { this.postAuthFeatures.push(f); },
       identity: (category, type, name) => { this.discoIdentities.push({ category, type, name }); },
+      feature: (variable) => { this.discoFeatures.add(variable); },
       features: () => [...this.discoFeatures].sort(),
       identities: () => this.discoIdentities,
       isAdmin: (bare) => this.admins.has(bare),
