@@ -113,31 +113,42 @@ function expectArguments(args: string[], min: number, max: number, usage: string
 async function start(options: Options): Promise<number> {
   const { config, file } = await loadConfig({ file: options.config });
   const log = createLogger(config.log);
+  // Listening from the outset: a signal that arrives while starting stops the server once it is up.
+  const stopRequest = nextStopSignal();
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer(config, { configFile: file, log });
   } catch (e) {
+    stopRequest.cancel();
     log.fatal({ err: e }, 'cannot start');
     throw new CommandError(`cannot start: ${(e as Error).message}`);
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (received: NodeJS.Signals) => {
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-      resolve(received);
-    };
-    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
-  });
-  // A second signal while stopping means "stop now", as people press Ctrl-C again when a stop hangs.
-  const stopNow = () => process.exit(1);
-  process.once('SIGINT', stopNow).once('SIGTERM', stopNow);
+  const signal = await stopRequest.received;
   log.info({ signal }, 'stopping');
+  // A second signal while stopping means "stop now", as people press Ctrl-C again when a stop hangs.
+  const impatience = nextStopSignal();
+  void impatience.received.then(() => process.exit(1));
   try {
     await server.stop();
   } finally {
-    process.off('SIGINT', stopNow).off('SIGTERM', stopNow);
+    impatience.cancel();
   }
   log.info('stopped');
   return 0;
+}
+
+/** The next SIGINT or SIGTERM; `cancel` stops listening (and `received` then never settles). */
+function nextStopSignal(): { received: Promise<NodeJS.Signals>; cancel(): void } {
+  let cancel = () => {};
+  const received = new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      cancel();
+      resolve(signal);
+    };
+    cancel = () => { process.off('SIGINT', onSignal).off('SIGTERM', onSignal); };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  });
+  return { received, cancel };
 }
 
 async function check(options: Options): Promise<number> {
