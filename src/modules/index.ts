@@ -8,5 +8,7 @@ import register from './register.js';
 import version from './version.js';
 import ping from './ping.js';
 import time from './time.js';
+import amp from './amp.js';
+import lastActivity from './last-activity.js';
 
-export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time] as ModuleDefinition[];
+export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity] as ModuleDefinition[];

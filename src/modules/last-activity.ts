@@ -1,0 +1,187 @@
+// Last activity (XEP-0012), in the two parts of seed 001 section 11.2 and with its option names:
+// the marker ('jabber:iq:last-marker') records when each user was last active, and the query
+// handler ('jabber:iq:last', nested in the marker's section as in the seed because it depends on
+// it) answers the queries. Both are off unless enabled.
+//
+// Persistence: with persistAllToRepository every update is written at once. Otherwise (default)
+// updates stay in memory and are written in batches: an account's record when its last session
+// ends, all records changed since the previous batch every `persist-interval` seconds, and all
+// of them when the server stops. Queries always see the newest value, in memory or stored. A
+// crash loses the updates of the accounts still online since the last batch (at most
+// persist-interval seconds of activity); accounts that went offline were written then.
+import { z } from 'zod';
+import { defineModule } from '../core/module-definition.js';
+import type { ModuleContext } from '../core/modules.js';
+import type { Routed } from '../core/events.js';
+import type { ClientSession } from '../core/session.js';
+import { StanzaError } from '../core/errors.js';
+import { xml } from '../xml/element.js';
+import type { KeyValueStore } from '../storage/types.js';
+
+const NS_LAST = 'jabber:iq:last';
+
+/** What is kept per account, in the key-value store: one small record read by bare JID and removed with the account. */
+interface LastActivity {
+  /** Epoch milliseconds of the last activity. */
+  at: number;
+  /** Status text of the user's last broadcast presence (XEP-0012 3: of its unavailable presence when it logged out). */
+  status?: string;
+}
+
+interface MarkerOptions {
+  message: boolean;
+  presence: boolean;
+  persistAllToRepository: boolean;
+  'persist-interval': number;
+}
+
+class LastActivityMarker {
+  /** Newest record of each account active since it was last written out after going offline. */
+  private readonly latest = new Map<string, LastActivity>();
+  /** Accounts whose newest record is not stored yet (batched mode). */
+  private readonly unsaved = new Set<string>();
+  private readonly store: KeyValueStore;
+
+  constructor(private readonly ctx: ModuleContext, private readonly options: MarkerOptions) {
+    this.store = ctx.storage.keyValue('last-activity');
+  }
+
+  /**
+   * Records activity of an account now. `status` is given for a broadcast presence (undefined
+   * when it carries none); other stanzas keep the status already recorded.
+   */
+  async mark(account: string, status?: { text: string | undefined }): Promise<void> {
+    const record: LastActivity = { at: Date.now() };
+    const text = status ? status.text : this.latest.get(account)?.status;
+    if (text !== undefined) record.status = text;
+    this.latest.set(account, record);
+    if (this.options.persistAllToRepository) await this.store.set(account, 'last', record);
+    else this.unsaved.add(account);
+  }
+
+  /** The newest record of an account: in memory if it was active lately, else as stored. */
+  async lastActivity(account: string): Promise<LastActivity | undefined> {
+    return this.latest.get(account) ?? (await this.store.get<LastActivity>(account, 'last'));
+  }
+
+  async sessionEnded(session: ClientSession): Promise<void> {
+    const account = session.jid.bare;
+    // The session ending is its unavailable presence, sent by the server on its behalf (RFC 6121 4.6).
+    if (this.options.presence) await this.mark(account);
+    if (this.ctx.sessions.resources(account).length > 0) return;
+    await this.write(account);
+    if (this.ctx.sessions.resources(account).length === 0) this.latest.delete(account);
+  }
+
+  private async write(account: string): Promise<void> {
+    const record = this.latest.get(account);
+    if (!record || !this.unsaved.delete(account)) return;
+    try {
+      await this.store.set(account, 'last', record);
+    } catch (err) {
+      this.unsaved.add(account); // the next batch tries again
+      this.ctx.log.error({ err, account }, 'could not store last activity');
+    }
+  }
+
+  /** Writes every record changed since the previous batch. */
+  async writeBatch(): Promise<void> {
+    for (const account of [...this.unsaved]) await this.write(account);
+  }
+
+  /** Hooks the stanzas that count as activity; returns a disposer that writes what is pending. */
+  start(): () => Promise<void> {
+    const { hooks } = this.ctx;
+    const priority = 200; // before anything that could claim the stanza: sending it is activity either way
+    if (this.options.presence) {
+      hooks.on('presence/broadcast', async ({ stanza, origin }) => {
+        await this.mark(origin.jid.bare, { text: stanza.getChildText('status') });
+      }, priority);
+    }
+    for (const target of ['bare', 'full', 'host'] as const) {
+      if (this.options.presence) hooks.on(`presence/${target}`, (r) => this.markSender(r), priority);
+      if (this.options.message) hooks.on(`message/${target}`, (r) => this.markSender(r), priority);
+    }
+    hooks.on('session/closed', (session) => this.sessionEnded(session));
+    if (this.options.persistAllToRepository) return async () => undefined;
+    const timer = setInterval(() => { void this.writeBatch(); }, this.options['persist-interval'] * 1000);
+    timer.unref();
+    return async () => {
+      clearInterval(timer);
+      await this.writeBatch();
+    };
+  }
+
+  /** Stanzas a local client sent (the server's own have no origin). */
+  private async markSender({ origin }: Routed): Promise<void> {
+    if (origin) await this.mark(origin.jid.bare);
+  }
+}
+
+/** XEP-0012 sections 3 to 5: the answers to queries, for those allowed to see the user's presence. */
+function startQueries(ctx: ModuleContext, marker: LastActivityMarker): void {
+  const startedAt = Date.now();
+  const secondsSince = (time: number) => Math.max(0, Math.floor((Date.now() - time) / 1000));
+
+  // Section 7: only those who may see the user's presence (a subscription, or the user itself).
+  const allowed = async (requester: string, account: string) => {
+    if (requester === account) return true;
+    const item = await ctx.storage.roster.getItem(account, requester);
+    return item?.subscription === 'from' || item?.subscription === 'both';
+  };
+  const forbidden = () => new StanzaError('forbidden', 'only contacts subscribed to this user\'s presence may know its last activity');
+
+  ctx.feature(NS_LAST);
+  // Section 5: a server's uptime.
+  ctx.iq('host', NS_LAST, { get: () => xml('query', { xmlns: NS_LAST, seconds: secondsSince(startedAt) }) });
+  // Section 3: answered by the server on the user's behalf; 0 while the user has an available resource.
+  ctx.iq('account', NS_LAST, {
+    async get({ from, to }) {
+      if (!(await allowed(from.bare, to.bare))) throw forbidden();
+      if (ctx.sessions.available(to.bare).length > 0) return xml('query', { xmlns: NS_LAST, seconds: 0 });
+      const last = await marker.lastActivity(to.bare);
+      if (!last) throw new StanzaError('item-not-found', 'no activity of this user is known');
+      return xml('query', { xmlns: NS_LAST, seconds: secondsSince(last.at) }, last.status);
+    },
+  });
+  // Section 4: a full JID is the client's to answer (the router delivers it), but the server
+  // still must not let others learn whether the user is online.
+  ctx.hooks.on('iq/full', async (r) => {
+    const { stanza, from, to, origin } = r;
+    if (stanza.attrs.type !== 'get' || !stanza.getChild('query', NS_LAST) || (await allowed(from.bare, to.bare))) return false;
+    ctx.router.bounce(stanza, forbidden(), origin);
+    return true;
+  }, 100);
+}
+
+export default defineModule({
+  name: 'last-activity',
+  description: "Last activity (XEP-0012): the marker ('jabber:iq:last-marker') and the query handler ('jabber:iq:last') of Tigase, both off unless enabled",
+  specs: ['XEP-0012'],
+  config: z.object({
+    'jabber:iq:last-marker': z.object({
+      active: z.boolean().default(false).describe('Record when each user was last active'),
+      message: z.boolean().default(false).describe('Messages the user sends count as activity'),
+      presence: z.boolean().default(true).describe('Presence the user sends counts as activity, and so does its session ending'),
+      persistAllToRepository: z.boolean().default(false)
+        .describe('Write every update to storage at once; otherwise an account is written when it goes offline and changes are written in batches every persist-interval seconds'),
+      'persist-interval': z.number().int().min(1).default(60)
+        .describe('Seconds between batched writes when persistAllToRepository is false (a Switchboard option): a crash loses at most this much activity of users online at the time'),
+      'jabber:iq:last': z.object({
+        active: z.boolean().default(false).describe('Answer last activity queries; needs the marker active'),
+      }).strict().prefault({}).describe('The query handler, which depends on the marker'),
+    }).strict().prefault({}).superRefine((marker, check) => {
+      if (marker['jabber:iq:last'].active && !marker.active) {
+        check.addIssue({ code: 'custom', path: ['jabber:iq:last', 'active'], message: 'jabber:iq:last needs jabber:iq:last-marker active: true' });
+      }
+    }).describe('The marker, which records activity'),
+  }).strict(),
+  setup(ctx) {
+    const options = ctx.config['jabber:iq:last-marker'];
+    if (!options.active) return;
+    const marker = new LastActivityMarker(ctx, options);
+    const stop = marker.start();
+    if (options['jabber:iq:last'].active) startQueries(ctx, marker);
+    return stop;
+  },
+});

@@ -1,0 +1,219 @@
+// Offline messages (XEP-0160) with Tigase's limits and rules (seed 001 section 11.1): which
+// messages are kept for an account that has no resource to take them, how many per sender, and
+// their delivery when the account next sends initial presence. As in Tigase, where the AMP
+// processor carries msgoffline, this is not a module of its own: the AMP module (amp.ts) creates
+// it unless `amp.msgoffline.active` is false, and gives it its options.
+import type { ModuleContext } from '../core/modules.js';
+import type { Routed } from '../core/events.js';
+import type { ClientSession } from '../core/session.js';
+import type { IqHandlers } from '../core/iq.js';
+import type { KeyValueStore } from '../storage/types.js';
+import { StanzaError } from '../core/errors.js';
+import { Element, xml } from '../xml/element.js';
+import { createStreamParser } from '../xml/parser.js';
+
+export const NS_MSGOFFLINE = 'msgoffline';
+const NS_DELAY = 'urn:xmpp:delay';
+const NS_HINTS = 'urn:xmpp:hints';
+const NS_CLIENT = 'jabber:client';
+
+/**
+ * A `msg-store-offline-paths` entry (seed 11.1.2): an optional `-` (do not store) or `+`, a path
+ * of element names from the message down, and optionally the namespace the last one must have:
+ * `/message/received[urn:xmpp:receipts]`, `-/message/plain`.
+ */
+export const MATCHER_SYNTAX = /^[-+]?\/message(?:\/[^/[\]\s]+)*(?:\[[^[\]\s]+\])?$/;
+
+interface Matcher {
+  /** What a message the matcher finds gets: stored or not. */
+  store: boolean;
+  /** Element names from the stanza down, starting with 'message'. */
+  path: string[];
+  xmlns?: string;
+}
+
+function parseMatcher(text: string): Matcher {
+  const store = !text.startsWith('-');
+  const bracket = text.indexOf('[');
+  const path = (bracket < 0 ? text : text.slice(0, bracket)).replace(/^[-+]/, '').split('/').slice(1);
+  return bracket < 0 ? { store, path } : { store, path, xmlns: text.slice(bracket + 1, -1) };
+}
+
+/** Whether some element along `path` below `el` exists (with the namespace, if the matcher names one). */
+function matchesPath(el: Element, path: string[], xmlns: string | undefined, inherited: string): boolean {
+  const ns = el.attrs.xmlns ?? inherited;
+  if (el.name !== path[0]) return false;
+  if (path.length === 1) return xmlns === undefined || ns === xmlns;
+  return el.getChildren(path[1]!).some((child) => matchesPath(child, path.slice(1), xmlns, ns));
+}
+
+export interface OfflineOptions {
+  /** Messages kept per sender-recipient pair of bare JIDs, unless the recipient set its own limit. */
+  storeLimit: number;
+  userStoreLimitEnable: boolean;
+  quotaExceeded: 'error' | 'drop';
+  /** The `msg-store-offline-paths` entries, in order. */
+  paths: string[];
+}
+
+/**
+ * Called before a stored message is written to the recipient; returning true consumes the message
+ * (it is removed without being delivered). AMP uses it for expire-at (XEP-0079 3.7.2).
+ */
+export type BeforeDelivery = (stanza: Element, session: ClientSession) => Promise<boolean>;
+
+/** Tasks that must not interleave for one account (its flushes and stores), run in the order queued. */
+class PerAccountQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(account: string, task: () => Promise<T>): Promise<T> {
+    const result = (this.tails.get(account) ?? Promise.resolve()).then(task);
+    const tail = result.catch(() => undefined);
+    this.tails.set(account, tail);
+    void tail.then(() => { if (this.tails.get(account) === tail) this.tails.delete(account); });
+    return result;
+  }
+}
+
+export class OfflineMessages {
+  private readonly matchers: Matcher[];
+  /** Where a user's own limit is kept: Tigase's `offline-msgs` subnode, key `store-limit` (seed 11.1.1). */
+  private readonly userSettings: KeyValueStore;
+  private readonly queue = new PerAccountQueue();
+
+  constructor(private readonly ctx: ModuleContext, private readonly options: OfflineOptions, private readonly beforeDelivery: BeforeDelivery) {
+    this.matchers = options.paths.map(parseMatcher);
+    this.userSettings = ctx.storage.keyValue('offline-msgs');
+  }
+
+  /**
+   * Whether a message of this kind is kept for an offline recipient. The matchers come first, in
+   * order, and the first that finds its element decides (seed 11.1.2); then the XEP-0334 hints;
+   * then the XEP-0160 rules: normal and chat messages with a body. `no-permanent-store` does not
+   * prevent offline storage: XEP-0334 4.1 is about archives, 4.2 (`no-store`) about storage for
+   * later delivery, and a stored message is removed once delivered.
+   */
+  isStorable(stanza: Element): boolean {
+    for (const m of this.matchers) {
+      if (matchesPath(stanza, m.path, m.xmlns, NS_CLIENT)) return m.store;
+    }
+    if (stanza.getChild('no-store', NS_HINTS)) return false;
+    if (stanza.getChild('store', NS_HINTS)) return true;
+    // The message module never hands over error or groupchat messages; headlines are not kept.
+    if (stanza.attrs.type === 'headline') return false;
+    const body = stanza.getChild('body');
+    return body !== undefined && (body.attrs.xmlns ?? NS_CLIENT) === NS_CLIENT && body.text() !== '';
+  }
+
+  /** The limit for messages from one sender to `recipient`: its own, if allowed and set, else store-limit. */
+  private async limitFor(recipient: string): Promise<number> {
+    if (this.options.userStoreLimitEnable) {
+      const own = await this.userSettings.get<number>(recipient, 'store-limit');
+      if (own !== undefined) return own;
+    }
+    return this.options.storeLimit;
+  }
+
+  /** Whether `store` would keep this message now (XEP-0079 deliver='stored' rather than 'none'). */
+  async wouldStore({ stanza, from, to }: Routed): Promise<boolean> {
+    if (!this.isStorable(stanza)) return false;
+    return (await this.ctx.storage.offline.count(to.bare, from.bare)) < (await this.limitFor(to.bare));
+  }
+
+  /**
+   * Takes a message the recipient's account has no resource for: stores it, or applies
+   * `quota-exceeded` when the sender reached the limit. Returns false for a message that is not
+   * kept, which the message module then bounces as RFC 6121 8.5.2 says.
+   */
+  async store({ stanza, from, to, origin }: Routed): Promise<boolean> {
+    if (!this.isStorable(stanza)) return false;
+    const recipient = to.bare;
+    const limit = await this.limitFor(recipient);
+    const message = { sender: from.bare, stamp: new Date(), stanza: stanza.toString() };
+    const id = await this.queue.run(recipient, () => this.ctx.storage.offline.append(recipient, message, limit));
+    if (id === undefined) {
+      if (this.options.quotaExceeded === 'error') {
+        this.ctx.router.bounce(stanza, new StanzaError('service-unavailable',
+          `offline message quota exceeded: ${recipient} keeps at most ${limit} messages from ${from.bare} while offline`), origin);
+      }
+      return true;
+    }
+    // The recipient may have come online while this was being stored, after its flush had read
+    // the queue: the message must not wait for its next login.
+    const online = this.flushTarget(recipient);
+    if (online) await this.deliver(online);
+    return true;
+  }
+
+  /** The resource bare-JID messages go to now (RFC 6121 8.5.2.1.1), if any. */
+  private flushTarget(account: string): ClientSession | undefined {
+    const eligible = this.ctx.sessions.available(account).filter((s) => s.priority >= 0);
+    return eligible.sort((a, b) => b.priority - a.priority)[0];
+  }
+
+  /**
+   * Writes the messages waiting for the session's account to it, oldest first, each with an
+   * XEP-0203 delay stamp, and removes each once written: a crash before the removal delivers it
+   * again at the next login, never loses it. Stops, keeping the rest, when the session goes away.
+   */
+  deliver(session: ClientSession): Promise<void> {
+    const account = session.jid.bare;
+    return this.queue.run(account, async () => {
+      for (const message of await this.ctx.storage.offline.list(account)) {
+        if (this.ctx.sessions.get(account, session.jid.resource) !== session || !session.presence) return;
+        const stanza = parseStanza(message.stanza);
+        if (!stanza) {
+          this.ctx.log.error({ account, stanza: message.stanza }, 'dropping an offline message that cannot be parsed');
+        } else if (!(await this.beforeDelivery(stanza, session))) {
+          stanza.children.push(xml('delay', { xmlns: NS_DELAY, from: session.jid.domain, stamp: message.stamp.toISOString() }, 'Offline Storage'));
+          session.send(stanza);
+        }
+        await this.ctx.storage.offline.delete(account, message.id);
+      }
+    });
+  }
+
+  /**
+   * The user's own limit (seed 11.1.1), for `user-store-limit-enable`: a set with limit='N' keeps
+   * N, limit='false' removes the user's limit so store-limit applies again (as Tigase does); the
+   * result carries the same element. A get answers the current value, 'false' when none is set.
+   */
+  limitIq(): IqHandlers {
+    const ownAccountOnly = (from: string, to: string) => {
+      if (from !== to) throw new StanzaError('forbidden', 'only the account itself manages its offline message limit');
+    };
+    const reply = (limit: string) => xml('msgoffline', { xmlns: NS_MSGOFFLINE, limit });
+    return {
+      get: async ({ from, to }) => {
+        ownAccountOnly(from.bare, to.bare);
+        const own = await this.userSettings.get<number>(to.bare, 'store-limit');
+        return reply(own === undefined ? 'false' : String(own));
+      },
+      set: async ({ from, to, payload }) => {
+        ownAccountOnly(from.bare, to.bare);
+        const value = payload.attrs.limit;
+        if (value === 'false') {
+          await this.userSettings.delete(to.bare, 'store-limit');
+          return reply('false');
+        }
+        const limit = value !== undefined && /^\d+$/.test(value) ? Number(value) : NaN;
+        if (!Number.isSafeInteger(limit)) throw new StanzaError('bad-request', "limit must be a whole number of messages, or 'false'");
+        await this.userSettings.set(to.bare, 'store-limit', limit);
+        return reply(String(limit));
+      },
+    };
+  }
+}
+
+/** A stored stanza back as an element (stored as this server serialised it, in jabber:client). */
+function parseStanza(text: string): Element | undefined {
+  let stanza: Element | undefined;
+  const parser = createStreamParser({
+    streamStart: () => undefined,
+    stanza: (el) => { stanza = el; },
+    streamEnd: () => undefined,
+    error: () => { stanza = undefined; },
+  }, { maxStanzaSize: Number.MAX_SAFE_INTEGER, maxDepth: Number.MAX_SAFE_INTEGER });
+  parser.write(`<stream:stream xmlns='${NS_CLIENT}' xmlns:stream='http://etherx.jabber.org/streams'>${text}`);
+  return stanza;
+}
