@@ -223,7 +223,12 @@ async function user([action, ...args]: string[], options: Options): Promise<numb
 }
 
 async function withStorage(config: Config, work: (storage: Storage) => Promise<void>): Promise<number> {
-  const storage = await openStorage(config.storage, config['data-dir']);
+  let storage: Storage;
+  try {
+    storage = await openStorage(config.storage, config['data-dir']);
+  } catch (e) {
+    throw new CommandError(`cannot open the ${config.storage.type} storage: ${(e as Error).message}`);
+  }
   try {
     await work(storage);
     return 0;
@@ -271,8 +276,10 @@ async function readPassword(given: string | undefined): Promise<string> {
     const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
     for await (const line of lines) {
       password = line;
-      break; // also closes the interface, leaving the rest of standard input unread
+      break;
     }
+    // Done with standard input: a pipe left open by the writer would otherwise keep the process alive.
+    process.stdin.destroy();
   }
   if (!password) throw new CommandError('empty password: give one with --password or on standard input');
   return password;

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generate } from 'selfsigned';
 import { verifyPassword } from '../src/auth/credentials.js';
 import { openStorage } from '../src/storage/index.js';
 import { freePort } from './support/server.js';
@@ -116,7 +117,7 @@ describe('check', () => {
     assert.match(out, new RegExp(`^storage +sqlite ${join(dir, 'data', 'switchboard.sqlite')} `, 'm'));
     assert.match(out, /^listeners +c2s 127\.0\.0\.1:15222 \(STARTTLS\)\n +c2s 127\.0\.0\.1:5223 \(direct TLS\)$/m);
     assert.match(out, /^virtual hosts +example\.com \(default host\): anonymous-login false, in-band-registration false\n +localhost: anonymous-login false, in-band-registration true$/m);
-    assert.match(out, new RegExp(`^certificates +example\\.com: self-signed ${join(dir, 'data', 'certs', 'example.com.crt')} \\(will be generated on first start\\)$`, 'm'));
+    assert.match(out, new RegExp(`^certificates +example\\.com: self-signed ${join(dir, 'data', 'certs', 'example.com.crt')}, ${join(dir, 'data', 'certs', 'example.com.key')} \\(will be generated on first start\\)$`, 'm'));
     assert.match(out, /^admins +boss@example\.com$/m);
     assert.match(out, /^Ready to start\.$/m);
   });
@@ -137,14 +138,35 @@ describe('check', () => {
     assert.match(run.stdout, /^1 problem:\n {2}- data dir .*a-file\/data does not exist and cannot be created/m);
   });
 
+  test('reads configured certificates: validity, and files that are missing', async () => {
+    const pems = await generate([{ name: 'commonName', value: 'example.com' }], { keySize: 2048 } as never);
+    mkdirSync(join(dir, 'pem'), { recursive: true });
+    writeFileSync(join(dir, 'pem', 'example.crt'), pems.cert);
+    writeFileSync(join(dir, 'pem', 'example.key'), pems.private);
+    const config = writeConfig('certificates.yaml', [
+      'virtual-hosts: [example.com, localhost]',
+      'tls:',
+      '  certificates:',
+      '    example.com: { cert: pem/example.crt, key: pem/example.key }',
+      '    localhost: { cert: pem/missing.crt, key: pem/example.key }',
+    ].join('\n'));
+    const run = await switchboard(['check', '-c', config]);
+    assert.equal(run.code, 1);
+    const pem = join(dir, 'pem');
+    assert.match(run.stdout, new RegExp(`^certificates +example\\.com: ${pem}/example\\.crt, ${pem}/example\\.key \\(valid until \\d{4}-\\d\\d-\\d\\d\\)$`, 'm'));
+    assert.match(run.stdout, new RegExp(`^ +localhost: ${pem}/missing\\.crt, ${pem}/example\\.key \\(PROBLEM\\)$`, 'm'));
+    assert.match(run.stdout, /^1 problem:\n {2}- certificate of localhost: ENOENT: no such file or directory/m);
+  });
+
   test('fails, listing every problem, when the configuration is invalid', async () => {
     const config = writeConfig('invalid.yaml', 'c2s: { port: abc }\nfoo: 1\n');
     const run = await switchboard(['check', '-c', config]);
     assert.equal(run.code, 1);
-    assert.deepEqual(run.stderr.trimEnd().split('\n').sort(), [
-      `${config}: c2s.port: expected a number, got "abc"`,
-      `${config}: foo: unknown key (valid here: virtual-hosts, admins, data-dir, vhost-options, storage, c2s, tls, log, roster, version)`,
-    ]);
+    const problems = run.stderr.trimEnd().split('\n').sort();
+    assert.equal(problems.length, 2);
+    assert.equal(problems[0], `${config}: c2s.port: expected a number, got "abc"`);
+    // Module sections follow the core ones in the list of valid keys.
+    assert.ok(problems[1]!.startsWith(`${config}: foo: unknown key (valid here: virtual-hosts, admins, data-dir, vhost-options, storage, c2s, tls, log, roster, `), problems[1]);
   });
 });
 

@@ -136,7 +136,7 @@ async function checkCertificates(config: Config, report: CheckReport): Promise<s
     const present = (await statOrUndefined(paths.cert)) && (await statOrUndefined(paths.key));
     lines.push(present
       ? `${host}: self-signed ${await describeCertificate(host, paths, report)}`
-      : `${host}: self-signed ${paths.cert} (will be generated on first start)`);
+      : `${host}: self-signed ${paths.cert}, ${paths.key} (will be generated on first start)`);
   }
   return lines;
 }
