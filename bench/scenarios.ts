@@ -170,7 +170,12 @@ export async function messagingScenario(options: BenchOptions): Promise<Messagin
 
 /** Resident memory of the server, from /proc/PID/status. */
 function rssKiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    throw new Error(`cannot read /proc/${pid}/status: is --pid ${pid} the server's process?`);
+  }
   const kiB = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
   if (!kiB) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(kiB);
@@ -184,6 +189,7 @@ function rssKiB(pid: number): number {
 export async function memoryScenario(options: BenchOptions): Promise<MemoryResult> {
   const pid = options.pid;
   if (pid === undefined) throw new Error('the memory scenario needs --pid PID of the server process');
+  rssKiB(pid); // a wrong --pid fails now rather than after the warm-up
   const warmUp = await loginMany(options, Math.min(10, options.users));
   await warmUp.close();
   await sleep(1000);
