@@ -44,14 +44,6 @@ export interface MemoryResult {
   kibPerSession: number;
 }
 
-interface Sessions {
-  clients: BenchClient[];
-  latencies: number[];
-  /** Throws if a session has dropped since its login: it would skew the figures. */
-  assertAlive(): void;
-  close(): Promise<void>;
-}
-
 /** What one run prints with --json; bench/table.ts reads it back. */
 export interface Results {
   target: string;
@@ -60,6 +52,14 @@ export interface Results {
   login?: LoginResult;
   messaging?: MessagingResult;
   memory?: MemoryResult;
+}
+
+interface Sessions {
+  clients: BenchClient[];
+  latencies: number[];
+  /** Throws if a session has dropped since its login: it would skew the figures. */
+  assertAlive(): void;
+  close(): Promise<void>;
 }
 
 /** Logs in accounts <prefix>1..count, at most `concurrency` at a time; a login that fails ends them all. */
@@ -128,8 +128,11 @@ export async function messagingScenario(options: BenchOptions): Promise<Messagin
   const clients = sessions.clients;
   const latencies: number[] = [];
   let inFlight = 0;
+  // Bodies are "<run tag><send time>": a message left over from an aborted run, delivered
+  // from offline storage at login, is not taken for one of ours.
+  const runTag = `${process.pid}.${Date.now()}/`;
   const sendTo = (from: BenchClient, to: BenchClient) => {
-    from.send(`<message to='${to.jid}' type='chat'><body>${performance.now()}</body></message>`);
+    from.send(`<message to='${to.jid}' type='chat'><body>${runTag}${performance.now()}</body></message>`);
     inFlight++;
   };
   const deadline = performance.now() + options.durationSeconds * 1000;
@@ -138,11 +141,11 @@ export async function messagingScenario(options: BenchOptions): Promise<Messagin
       const [a, b] = [clients[i]!, clients[i + 1]!];
       for (const [self, peer] of [[a, b], [b, a]] as const) {
         self.receiveMessagesWith((body) => {
+          if (!body?.startsWith(runTag)) return;
           const now = performance.now();
           inFlight--;
           if (now > deadline) return;
-          const sentAt = Number(body);
-          if (body !== undefined && Number.isFinite(sentAt)) latencies.push(now - sentAt);
+          latencies.push(now - Number(body.slice(runTag.length)));
           sendTo(self, peer);
         });
       }
