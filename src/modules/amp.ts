@@ -74,7 +74,7 @@ function conditionMet(rule: Rule, delivery: Delivery, intended: string, now: num
   }
 }
 
-/** The message a sender gets about its original one: who sent it where, and its id (XEP-0079 2.2.5, 5.1). */
+/** What a reply to the sender names of its message: the id, the original sender and recipient (2.2.5, 5.1), and the server replying. */
 interface Original {
   id: string | undefined;
   sender: string;
@@ -96,7 +96,7 @@ class AmpProcessor {
     if (!amp || amp.attrs.status !== undefined || stanza.attrs.type === 'error') return false;
     const rules = rulesOf(amp);
     const original: Original = { id: stanza.attrs.id, sender: from.full, recipient: to.full, domain: to.domain };
-    const rejection = await this.validate(original, rules, from.bare, to.bare);
+    const rejection = await this.validate(original.id, rules, from.bare, to.bare);
     if (rejection) {
       this.toSender(xml('message', { from: original.domain, to: original.sender, id: original.id, type: 'error' }, amp, rejection.toElement()), origin);
       return true;
@@ -119,9 +119,9 @@ class AmpProcessor {
    * 2.2.1: every rule must be understood and acceptable; the first kind of problem found is
    * answered, listing all rules that have it (section 8).
    */
-  private async validate(original: Original, rules: Rule[], sender: string, recipient: string): Promise<StanzaError | undefined> {
+  private async validate(id: string | undefined, rules: Rule[], sender: string, recipient: string): Promise<StanzaError | undefined> {
     // 1.3: replies are related to the request by its id.
-    if (!original.id) return new StanzaError('bad-request', 'a message with AMP rules needs an id');
+    if (!id) return new StanzaError('bad-request', 'a message with AMP rules needs an id');
     if (rules.length === 0) return new StanzaError('bad-request', 'an <amp/> element needs at least one rule');
     const failing = (condition: 'bad-request' | 'not-acceptable', name: string, found: Rule[], text?: string) =>
       found.length > 0 ? new StanzaError(condition, text, 'modify', xml(name, { xmlns: NS_AMP }, found.map((r) => r.element))) : undefined;

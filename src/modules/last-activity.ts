@@ -7,15 +7,16 @@
 // updates stay in memory and are written in batches: an account's record when its last session
 // ends, all records changed since the previous batch every `persist-interval` seconds, and all
 // of them when the server stops. Queries always see the newest value, in memory or stored. A
-// crash loses the updates of the accounts still online since the last batch (at most
-// persist-interval seconds of activity); accounts that went offline were written then.
+// crash loses what the accounts online at the time did since the last batch (at most
+// persist-interval seconds of updates) and the ends of their sessions; accounts that had gone
+// offline were written when they did.
 import { z } from 'zod';
 import { defineModule } from '../core/module-definition.js';
 import type { ModuleContext } from '../core/modules.js';
 import type { Routed } from '../core/events.js';
 import type { ClientSession } from '../core/session.js';
 import { StanzaError } from '../core/errors.js';
-import { xml } from '../xml/element.js';
+import { xml, type Element } from '../xml/element.js';
 import type { KeyValueStore } from '../storage/types.js';
 
 const NS_LAST = 'jabber:iq:last';
@@ -36,9 +37,9 @@ interface MarkerOptions {
 }
 
 class LastActivityMarker {
-  /** Newest record of each account active since it was last written out after going offline. */
+  /** Newest record of each account online, or not stored yet. */
   private readonly latest = new Map<string, LastActivity>();
-  /** Accounts whose newest record is not stored yet (batched mode). */
+  /** Accounts whose newest record is not stored yet. */
   private readonly unsaved = new Set<string>();
   private readonly store: KeyValueStore;
 
@@ -47,16 +48,16 @@ class LastActivityMarker {
   }
 
   /**
-   * Records activity of an account now. `status` is given for a broadcast presence (undefined
-   * when it carries none); other stanzas keep the status already recorded.
+   * Records activity of an account now. A broadcast presence also sets the status text (or
+   * clears it); other activity keeps the status already recorded.
    */
-  async mark(account: string, status?: { text: string | undefined }): Promise<void> {
+  async mark(account: string, broadcast?: Element): Promise<void> {
     const record: LastActivity = { at: Date.now() };
-    const text = status ? status.text : this.latest.get(account)?.status;
+    const text = broadcast ? broadcast.getChildText('status') : this.latest.get(account)?.status;
     if (text !== undefined) record.status = text;
     this.latest.set(account, record);
-    if (this.options.persistAllToRepository) await this.store.set(account, 'last', record);
-    else this.unsaved.add(account);
+    this.unsaved.add(account);
+    if (this.options.persistAllToRepository) await this.write(account);
   }
 
   /** The newest record of an account: in memory if it was active lately, else as stored. */
@@ -70,7 +71,8 @@ class LastActivityMarker {
     if (this.options.presence) await this.mark(account);
     if (this.ctx.sessions.resources(account).length > 0) return;
     await this.write(account);
-    if (this.ctx.sessions.resources(account).length === 0) this.latest.delete(account);
+    // Forgotten once stored (queries then read storage), so memory holds the accounts online.
+    if (this.ctx.sessions.resources(account).length === 0 && !this.unsaved.has(account)) this.latest.delete(account);
   }
 
   private async write(account: string): Promise<void> {
@@ -94,18 +96,16 @@ class LastActivityMarker {
     const { hooks } = this.ctx;
     const priority = 200; // before anything that could claim the stanza: sending it is activity either way
     if (this.options.presence) {
-      hooks.on('presence/broadcast', async ({ stanza, origin }) => {
-        await this.mark(origin.jid.bare, { text: stanza.getChildText('status') });
-      }, priority);
+      hooks.on('presence/broadcast', ({ stanza, origin }) => this.mark(origin.jid.bare, stanza), priority);
     }
     for (const target of ['bare', 'full', 'host'] as const) {
       if (this.options.presence) hooks.on(`presence/${target}`, (r) => this.markSender(r), priority);
       if (this.options.message) hooks.on(`message/${target}`, (r) => this.markSender(r), priority);
     }
     hooks.on('session/closed', (session) => this.sessionEnded(session));
-    if (this.options.persistAllToRepository) return async () => undefined;
-    const timer = setInterval(() => { void this.writeBatch(); }, this.options['persist-interval'] * 1000);
-    timer.unref();
+    // With persistAllToRepository the batch only retries writes that failed, at the stop.
+    const timer = this.options.persistAllToRepository ? undefined
+      : setInterval(() => { void this.writeBatch(); }, this.options['persist-interval'] * 1000).unref();
     return async () => {
       clearInterval(timer);
       await this.writeBatch();

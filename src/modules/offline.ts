@@ -93,7 +93,7 @@ export class OfflineMessages {
    * prevent offline storage: XEP-0334 4.1 is about archives, 4.2 (`no-store`) about storage for
    * later delivery, and a stored message is removed once delivered.
    */
-  isStorable(stanza: Element): boolean {
+  private isStorable(stanza: Element): boolean {
     for (const m of this.matchers) {
       if (matchesPath(stanza, m.path, m.xmlns, NS_CLIENT)) return m.store;
     }
@@ -123,14 +123,22 @@ export class OfflineMessages {
   /**
    * Takes a message the recipient's account has no resource for: stores it, or applies
    * `quota-exceeded` when the sender reached the limit. Returns false for a message that is not
-   * kept, which the message module then bounces as RFC 6121 8.5.2 says.
+   * kept, which the message module then bounces (or, a headline, drops) as RFC 6121 8.5.2 says.
    */
   async store({ stanza, from, to, origin }: Routed): Promise<boolean> {
     if (!this.isStorable(stanza)) return false;
     const recipient = to.bare;
     const limit = await this.limitFor(recipient);
     const message = { sender: from.bare, stamp: new Date(), stanza: stanza.toString() };
-    const id = await this.queue.run(recipient, () => this.ctx.storage.offline.append(recipient, message, limit));
+    let id: number | undefined;
+    try {
+      id = await this.queue.run(recipient, () => this.ctx.storage.offline.append(recipient, message, limit));
+    } catch (err) {
+      // The sender learns the message was not kept; its stream stays up.
+      this.ctx.log.error({ err, recipient }, 'could not store an offline message');
+      this.ctx.router.bounce(stanza, new StanzaError('internal-server-error', 'the message could not be stored for the offline recipient'), origin);
+      return true;
+    }
     if (id === undefined) {
       if (this.options.quotaExceeded === 'error') {
         this.ctx.router.bounce(stanza, new StanzaError('service-unavailable',
@@ -154,21 +162,26 @@ export class OfflineMessages {
   /**
    * Writes the messages waiting for the session's account to it, oldest first, each with an
    * XEP-0203 delay stamp, and removes each once written: a crash before the removal delivers it
-   * again at the next login, never loses it. Stops, keeping the rest, when the session goes away.
+   * again at the next login, never loses it. Stops, keeping the rest, when the session goes
+   * away or storage fails.
    */
   deliver(session: ClientSession): Promise<void> {
     const account = session.jid.bare;
     return this.queue.run(account, async () => {
-      for (const message of await this.ctx.storage.offline.list(account)) {
-        if (this.ctx.sessions.get(account, session.jid.resource) !== session || !session.presence) return;
-        const stanza = parseStanza(message.stanza);
-        if (!stanza) {
-          this.ctx.log.error({ account, stanza: message.stanza }, 'dropping an offline message that cannot be parsed');
-        } else if (!(await this.beforeDelivery(stanza, session))) {
-          stanza.children.push(xml('delay', { xmlns: NS_DELAY, from: session.jid.domain, stamp: message.stamp.toISOString() }, 'Offline Storage'));
-          session.send(stanza);
+      try {
+        for (const message of await this.ctx.storage.offline.list(account)) {
+          if (this.ctx.sessions.get(account, session.jid.resource) !== session || !session.presence) return;
+          const stanza = parseStanza(message.stanza);
+          if (!stanza) {
+            this.ctx.log.error({ account, stanza: message.stanza }, 'dropping an offline message that cannot be parsed');
+          } else if (!(await this.beforeDelivery(stanza, session))) {
+            stanza.children.push(xml('delay', { xmlns: NS_DELAY, from: session.jid.domain, stamp: message.stamp.toISOString() }, 'Offline Storage'));
+            session.send(stanza);
+          }
+          await this.ctx.storage.offline.delete(account, message.id);
         }
-        await this.ctx.storage.offline.delete(account, message.id);
+      } catch (err) {
+        this.ctx.log.error({ err, account }, 'could not deliver offline messages; the rest wait for the next login');
       }
     });
   }
