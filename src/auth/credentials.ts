@@ -10,7 +10,8 @@
 // (with the tables of RFC 3454 appendices B.1 and C), the bidirectional check approximated by
 // script, and "unassigned" judged by the Unicode version of Node's ICU rather than Unicode 3.2.
 
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { Credentials, ScramKeys } from '../storage/types.js';
 
 export type ScramMechanismName = keyof Credentials;
@@ -25,6 +26,8 @@ const SALT_LENGTH = 16;
 
 /** A password that SASLprep prohibits (RFC 4013 section 2.3-2.5). */
 export class PasswordError extends Error {}
+
+const pbkdf2Async = promisify(pbkdf2);
 
 // RFC 3454 C.1.2, non-ASCII space characters: mapped to SPACE (RFC 4013 section 2.1).
 const NON_ASCII_SPACE = /[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000]/gu;
@@ -78,7 +81,11 @@ export function saslprep(input: string, kind: 'stored' | 'query'): string {
 function computeKeys(mechanism: ScramMechanismName, preparedPassword: string, salt: Buffer, iterations: number): { storedKey: Buffer; serverKey: Buffer } {
   const { algorithm, length } = scramHashes[mechanism];
   // Hi() is PBKDF2 with HMAC as the pseudorandom function and one block of output (RFC 5802 section 2.2).
-  const saltedPassword = pbkdf2Sync(preparedPassword, salt, iterations, length, algorithm);
+  return keysFromSaltedPassword(mechanism, pbkdf2Sync(preparedPassword, salt, iterations, length, algorithm));
+}
+
+function keysFromSaltedPassword(mechanism: ScramMechanismName, saltedPassword: Buffer): { storedKey: Buffer; serverKey: Buffer } {
+  const { algorithm } = scramHashes[mechanism];
   const clientKey = createHmac(algorithm, saltedPassword).update('Client Key').digest();
   return {
     storedKey: createHash(algorithm).update(clientKey).digest(),
@@ -105,17 +112,38 @@ export function deriveCredentials(password: string, iterations = 4096): Credenti
   };
 }
 
-/** Checks a cleartext password (PLAIN, XEP-0078) against stored credentials, in constant time. */
-export function verifyPassword(credentials: Credentials, password: string): boolean {
-  let prepared: string;
+/** SASLprep of a password being checked; undefined when SASLprep prohibits it (it cannot match). */
+function preparedForQuery(password: string): string | undefined {
   try {
-    prepared = saslprep(password, 'query');
+    return saslprep(password, 'query');
   } catch (e) {
-    if (e instanceof PasswordError) return false;
+    if (e instanceof PasswordError) return undefined;
     throw e;
   }
-  const keys = credentials['SCRAM-SHA-256'];
-  const expected = Buffer.from(keys.storedKey, 'base64');
-  const { storedKey } = computeKeys('SCRAM-SHA-256', prepared, Buffer.from(keys.salt, 'base64'), keys.iterations);
+}
+
+function storedKeyMatches(credentials: Credentials, storedKey: Buffer): boolean {
+  const expected = Buffer.from(credentials['SCRAM-SHA-256'].storedKey, 'base64');
   return expected.length === storedKey.length && timingSafeEqual(expected, storedKey);
+}
+
+/** Checks a cleartext password (PLAIN, XEP-0078) against stored credentials, in constant time. */
+export function verifyPassword(credentials: Credentials, password: string): boolean {
+  const prepared = preparedForQuery(password);
+  if (prepared === undefined) return false;
+  const keys = credentials['SCRAM-SHA-256'];
+  return storedKeyMatches(credentials, computeKeys('SCRAM-SHA-256', prepared, Buffer.from(keys.salt, 'base64'), keys.iterations).storedKey);
+}
+
+/**
+ * verifyPassword with PBKDF2 on libuv's thread pool: logins with cleartext passwords then use
+ * every core and do not stall the event loop that carries everyone's stanzas.
+ */
+export async function verifyPasswordAsync(credentials: Credentials, password: string): Promise<boolean> {
+  const prepared = preparedForQuery(password);
+  if (prepared === undefined) return false;
+  const keys = credentials['SCRAM-SHA-256'];
+  const { algorithm, length } = scramHashes['SCRAM-SHA-256'];
+  const salted = await pbkdf2Async(prepared, Buffer.from(keys.salt, 'base64'), keys.iterations, length, algorithm);
+  return storedKeyMatches(credentials, keysFromSaltedPassword('SCRAM-SHA-256', salted).storedKey);
 }

@@ -11,7 +11,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { normaliseLocal, tryParseJid } from '../jid.js';
 import type { Credentials, ScramKeys } from '../storage/types.js';
-import { deriveCredentials, scramHashes, verifyPassword, type ScramMechanismName } from './credentials.js';
+import { deriveCredentials, scramHashes, verifyPasswordAsync, type ScramMechanismName } from './credentials.js';
 
 export type SaslFailure =
   | 'aborted'
@@ -306,7 +306,7 @@ class PlainServer implements SaslMechanism {
     const username = normaliseUsername(authcid);
     if (authzid !== '' && !authzidAllowed(authzid, username, this.ctx.domain)) return failure('invalid-authzid');
     const credentials = username === undefined ? undefined : await this.ctx.lookup(username);
-    const passwordMatches = verifyPassword(credentials ?? (decoyCredentials ??= deriveCredentials(randomBytes(16).toString('hex'))), password);
+    const passwordMatches = await verifyPasswordAsync(credentials ?? (decoyCredentials ??= deriveCredentials(randomBytes(16).toString('hex'))), password);
     if (!passwordMatches || credentials === undefined) return failure('not-authorized');
     return { kind: 'success', username };
   }

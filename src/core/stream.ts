@@ -9,7 +9,7 @@ import { NS_STREAMS, StanzaError, StreamError, errorReply } from './errors.js';
 import type { ClientSession } from './session.js';
 import type { Server } from './server.js';
 import { mechanismFactories, type ChannelBinding, type SaslMechanism } from '../auth/sasl.js';
-import { verifyPassword } from '../auth/credentials.js';
+import { verifyPasswordAsync } from '../auth/credentials.js';
 
 export const NS_CLIENT = 'jabber:client';
 const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
@@ -403,7 +403,7 @@ export class ClientStream implements ClientSession {
       return reply(new StanzaError('not-acceptable', e instanceof JidError ? e.message : 'invalid username or resource'));
     }
     const credentials = await this.server.storage.users.get(this.domain, jid.local);
-    if (!credentials || !verifyPassword(credentials, password)) {
+    if (!credentials || !(await verifyPasswordAsync(credentials, password))) {
       if (++this.authFailures >= MAX_AUTH_FAILURES) return this.close(new StreamError('policy-violation', 'too many failed authentication attempts'));
       return reply(new StanzaError('not-authorized'));
     }

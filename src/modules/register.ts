@@ -3,9 +3,9 @@
 // for logged-in users.
 import { defineModule } from '../core/module-definition.js';
 import { StanzaError, StreamError } from '../core/errors.js';
-import { xml } from '../xml/element.js';
+import { xml, type Element } from '../xml/element.js';
 import { JidError, normaliseLocal } from '../jid.js';
-import { deriveCredentials } from '../auth/credentials.js';
+import { PasswordError, deriveCredentials } from '../auth/credentials.js';
 
 const NS_REGISTER = 'jabber:iq:register';
 
@@ -19,7 +19,16 @@ export default defineModule({
       registered !== undefined ? xml('registered') : xml('instructions', null, 'Choose a username and password.'),
       xml('username', null, registered ?? ''), xml('password'));
 
-    const fields = (query: import('../xml/element.js').Element) => {
+    const credentialsFor = (password: string) => {
+      try {
+        return deriveCredentials(password);
+      } catch (e) {
+        if (e instanceof PasswordError) throw new StanzaError('not-acceptable', e.message);
+        throw e;
+      }
+    };
+
+    const fields = (query: Element) => {
       const username = query.getChildText('username');
       const password = query.getChildText('password');
       if (!username || !password) throw new StanzaError('not-acceptable', 'username and password are required');
@@ -37,7 +46,7 @@ export default defineModule({
       if (payload.getChild('remove')) throw new StanzaError('registration-required', 'log in to remove an account');
       if (!secure) throw new StanzaError('not-acceptable', 'registration needs an encrypted connection');
       const { username, password } = fields(payload);
-      if (!(await ctx.storage.users.create(domain, username, deriveCredentials(password)))) throw new StanzaError('conflict', 'the username is taken');
+      if (!(await ctx.storage.users.create(domain, username, credentialsFor(password)))) throw new StanzaError('conflict', 'the username is taken');
       ctx.log.info({ user: `${username}@${domain}` }, 'account registered in-band');
     }, (domain) => (ctx.vhostOption(domain, 'in-band-registration') ? xml('register', { xmlns: 'http://jabber.org/features/iq-register' }) : undefined));
 
@@ -59,7 +68,7 @@ export default defineModule({
         }
         const { username, password } = fields(payload);
         if (username !== from.local) throw new StanzaError('not-allowed', 'only your own password can be changed');
-        await ctx.storage.users.setCredentials(from.domain, from.local, deriveCredentials(password));
+        await ctx.storage.users.setCredentials(from.domain, from.local, credentialsFor(password));
         ctx.log.info({ user: from.bare }, 'password changed in-band');
       },
     });
