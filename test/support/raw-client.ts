@@ -67,6 +67,11 @@ export class RawClient {
     for (const f of w) f();
   }
 
+  /** The TLS socket, for channel binding data (tls-exporter, the server certificate). */
+  get tls(): import('node:tls').TLSSocket {
+    return this.socket as import('node:tls').TLSSocket;
+  }
+
   send(data: string | Buffer): void {
     this.socket.write(data);
   }
