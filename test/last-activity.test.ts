@@ -4,7 +4,11 @@
 // unless enabled.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildConfig, startTestServer, type TestServer } from './support/server.js';
+import { loadConfig } from '../src/config/load.js';
 import { RawClient } from './support/raw-client.js';
 import { backends } from './support/postgres.js';
 import type { Element } from '../src/xml/element.js';
@@ -243,6 +247,29 @@ describe('last activity switched off', () => {
       await h.leave(juliet);
       await eventually(() => h.stored('juliet@localhost'), 'the marker\'s record');
     });
+  });
+
+  it("reads the seed's 'jabber:iq:last-marker' (active: true) { 'jabber:iq:last' (active: true) {} } from YAML", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-config-'));
+    try {
+      const file = join(dir, 'switchboard.yaml');
+      writeFileSync(file, [
+        'last-activity:',
+        '  jabber:iq:last-marker:',
+        '    active: true',
+        '    message: true',
+        '    presence: true',
+        '    persistAllToRepository: true',
+        '    jabber:iq:last:',
+        '      active: true',
+      ].join('\n'));
+      const { config } = await loadConfig({ file, env: {} });
+      assert.deepEqual(config['last-activity'], {
+        'jabber:iq:last-marker': { active: true, message: true, presence: true, persistAllToRepository: true, 'persist-interval': 60, 'jabber:iq:last': { active: true } },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses jabber:iq:last without the marker it depends on', () => {

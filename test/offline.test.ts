@@ -5,7 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startTestServer, type TestServer } from './support/server.js';
@@ -13,6 +13,7 @@ import type { ServerProcessSpec } from './support/server-process.js';
 import { RawClient } from './support/raw-client.js';
 import { backends } from './support/postgres.js';
 import type { Element } from '../src/xml/element.js';
+import { loadConfig } from '../src/config/load.js';
 
 const NS_DELAY = 'urn:xmpp:delay';
 
@@ -301,7 +302,7 @@ describe('offline messages: which messages are stored', () => {
   const clients = new Clients(() => t);
   before(async () => {
     t = await startTestServer();
-    for (const u of ['romeo', 'juliet', 'nurse']) await t.addUser(`${u}@localhost`);
+    for (const u of ['romeo', 'juliet', 'nurse', 'friar']) await t.addUser(`${u}@localhost`);
   });
   after(async () => {
     clients.closeAll();
@@ -330,6 +331,14 @@ describe('offline messages: which messages are stored', () => {
       [['k2', 'service-unavailable'], ['k3', 'service-unavailable'], ['k5', 'service-unavailable'], ['k6', 'service-unavailable'], ['k9', 'service-unavailable']]);
     const juliet = await clients.login('juliet');
     assert.deepEqual(idsOf(juliet), ['k1', 'k7', 'k8', 'k10']);
+  });
+
+  it('keeps 100 messages per pair by default', async () => {
+    const romeo = await clients.login('romeo', 'hundred');
+    for (let n = 1; n <= 101; n++) romeo.send(chat('friar@localhost', `h${n}`, `message ${n}`));
+    await clients.sync(romeo);
+    assert.deepEqual(messagesOf(romeo).map((m) => [m.attrs.id, errorOf(m).condition]), [['h101', 'service-unavailable']]);
+    assert.equal((await clients.login('friar')).stanzas.filter((m) => m.name === 'message').length, 100);
   });
 
   it('advertises msgoffline and AMP in disco', async () => {
@@ -423,5 +432,46 @@ describe('offline storage switched off (amp.msgoffline.active: false)', () => {
     const vars = (await romeo.waitForName('iq', { id: 'd' })).getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
     assert.ok(!vars.includes('msgoffline') && vars.includes('http://jabber.org/protocol/amp'), vars.join(' '));
     assert.deepEqual(idsOf(await clients.login('juliet')), []);
+  });
+});
+
+describe('the seed\'s offline message settings in a configuration file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchboard-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const load = (yaml: string) => {
+    const file = join(dir, 'switchboard.yaml');
+    writeFileSync(file, yaml);
+    return loadConfig({ file, env: {} });
+  };
+
+  it("reads 'sess-man' { amp () { ... msgoffline (active: false) {} } } as the amp section", async () => {
+    const { config } = await load([
+      'amp:',
+      '  store-limit: 200',
+      '  user-store-limit-enable: true',
+      '  quota-exceeded: drop',
+      "  msg-store-offline-paths: ['/message/received[urn:xmpp:receipts]', '/message/store-offline', '-/message/do-not-store']",
+      '  msgoffline:',
+      '    active: false',
+    ].join('\n'));
+    assert.deepEqual(config.amp, {
+      'store-limit': 200,
+      'user-store-limit-enable': true,
+      'quota-exceeded': 'drop',
+      'msg-store-offline-paths': ['/message/received[urn:xmpp:receipts]', '/message/store-offline', '-/message/do-not-store'],
+      msgoffline: { active: false },
+    });
+    assert.deepEqual((await load('')).config.amp, {
+      'store-limit': 100, 'user-store-limit-enable': false, 'quota-exceeded': 'error', 'msg-store-offline-paths': [], msgoffline: { active: true },
+    });
+  });
+
+  it('names a malformed matcher and the syntax expected', async () => {
+    await assert.rejects(load("amp:\n  msg-store-offline-paths: ['/message/ok', 'message/received', '/presence/x']\n"), (error: Error) => {
+      assert.match(error.message, /amp\.msg-store-offline-paths\[1\]: a matcher is/);
+      assert.match(error.message, /amp\.msg-store-offline-paths\[2\]/);
+      assert.doesNotMatch(error.message, /\[0\]/);
+      return true;
+    });
   });
 });
