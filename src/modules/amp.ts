@@ -215,7 +215,7 @@ class AmpProcessor {
 
 export default defineModule({
   name: 'amp',
-  description: 'Advanced Message Processing (XEP-0079), carrying offline messages (XEP-0160) with per-sender limits; options as in Tigase (sess-man amp)',
+  description: "Advanced Message Processing (XEP-0079), carrying offline messages (XEP-0160) with per-sender limits: Tigase's 'sess-man' { amp () { ... } } (and amp { }) settings, same names",
   specs: ['XEP-0079', 'XEP-0160', 'XEP-0203', 'XEP-0334'],
   features: [NS_AMP],
   config: z.object({
@@ -231,7 +231,7 @@ export default defineModule({
       .describe("Which messages to store besides normal and chat messages with a body, checked in order, the first match deciding: '/message/received[urn:xmpp:receipts]' stores messages with that child in that namespace, '/message/store-offline' with that child in any namespace, a leading '-' means do not store"),
     msgoffline: z.object({
       active: z.boolean().default(true).describe('Store messages for users who are offline (XEP-0160); false switches storage off and keeps AMP'),
-    }).strict().prefault({}).describe("Offline storage, which Tigase configures as amp's msgoffline plugin"),
+    }).strict().prefault({}).describe("Offline storage: Tigase's msgoffline (active: false) {} inside amp ()"),
   }).strict(),
   setup(ctx) {
     const options = ctx.config;

@@ -169,12 +169,12 @@ export default defineModule({
         .describe('Seconds between batched writes when persistAllToRepository is false (a Switchboard option): a crash loses at most this much activity of users online at the time'),
       'jabber:iq:last': z.object({
         active: z.boolean().default(false).describe('Answer last activity queries; needs the marker active'),
-      }).strict().prefault({}).describe('The query handler, which depends on the marker'),
+      }).strict().prefault({}).describe("The query handler: Tigase's 'jabber:iq:last' (active: true) {}, nested in the marker's block as in the seed because it depends on it"),
     }).strict().prefault({}).superRefine((marker, check) => {
       if (marker['jabber:iq:last'].active && !marker.active) {
         check.addIssue({ code: 'custom', path: ['jabber:iq:last', 'active'], message: 'jabber:iq:last needs jabber:iq:last-marker active: true' });
       }
-    }).describe('The marker, which records activity'),
+    }).describe("The marker: Tigase's 'jabber:iq:last-marker' (active: true) { ... } block, which records activity"),
   }).strict(),
   setup(ctx) {
     const options = ctx.config['jabber:iq:last-marker'];
