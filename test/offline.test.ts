@@ -68,11 +68,13 @@ const chat = (to: string, id: string, body: string, extra = '') => `<message typ
 const messagesOf = (c: RawClient) => c.stanzas.splice(0).filter((s) => s.name === 'message');
 const idsOf = (c: RawClient) => messagesOf(c).map((m) => m.attrs.id);
 
+const LIMIT = 150;
+
 for (const backend of backends()) describe(`offline messages (${backend.name})`, () => {
   let t: TestServer;
   const clients = new Clients(() => t);
   before(async () => {
-    t = await startTestServer({ storage: await backend.storage(), amp: { 'store-limit': 3 } });
+    t = await startTestServer({ storage: await backend.storage(), amp: { 'store-limit': LIMIT } });
     for (const u of ['romeo', 'juliet', 'nurse', 'tybalt', 'benvolio', 'paris', 'friar']) await t.addUser(`${u}@localhost`);
   });
   after(async () => {
@@ -137,22 +139,37 @@ for (const backend of backends()) describe(`offline messages (${backend.name})`,
   it('limits messages per sender-recipient pair (store-limit), answering service-unavailable over the quota', async () => {
     const romeo = await clients.login('romeo', 'limit');
     const nurse = await clients.login('nurse', 'limit');
-    for (const n of [1, 2, 3, 4]) romeo.send(chat('benvolio@localhost', `l${n}`, `message ${n}`));
+    for (let n = 1; n <= LIMIT + 1; n++) romeo.send(chat('benvolio@localhost', `l${n}`, `message ${n}`));
     await clients.sync(romeo);
-    const refused = await romeo.waitForName('message', { id: 'l4' });
-    assert.equal(refused.attrs.type, 'error');
-    assert.equal(refused.attrs.from, 'benvolio@localhost');
-    const error = errorOf(refused);
+    const [refused, ...others] = messagesOf(romeo);
+    assert.equal(others.length, 0, 'only the one over the limit is refused');
+    assert.deepEqual([refused!.attrs.id, refused!.attrs.type, refused!.attrs.from], [`l${LIMIT + 1}`, 'error', 'benvolio@localhost']);
+    const error = errorOf(refused!);
     assert.deepEqual([error.condition, error.code], ['service-unavailable', '503']);
     assert.match(error.text!, /quota/);
-    assert.equal(refused.getChildText('body'), 'message 4', 'the error echoes the message');
-    assert.deepEqual(idsOf(romeo), [], 'only the fourth is refused');
+    assert.equal(refused!.getChildText('body'), `message ${LIMIT + 1}`, 'the error echoes the message');
     // The limit is per pair: another sender still gets through.
-    nurse.send(chat('benvolio@localhost', 'l5', 'from the nurse'));
+    nurse.send(chat('benvolio@localhost', 'from-nurse', 'from the nurse'));
     await clients.sync(nurse);
     assert.deepEqual(idsOf(nurse), []);
     const benvolio = await clients.login('benvolio');
-    assert.deepEqual(idsOf(benvolio), ['l1', 'l2', 'l3', 'l5']);
+    assert.deepEqual(idsOf(benvolio), [...Array.from({ length: LIMIT }, (_, i) => `l${i + 1}`), 'from-nurse']);
+  });
+
+  it('delivers a message sent while stored ones are being written out after them, not in between', async () => {
+    const romeo = await clients.login('romeo', 'live');
+    for (let n = 1; n <= 120; n++) romeo.send(chat('friar@localhost', `s${n}`, `stored ${n}`));
+    await clients.sync(romeo);
+    const friar = await clients.login('friar', 'cell', false);
+    friar.send('<presence/>');
+    await friar.waitForName('message', { id: 's1' }); // the flush is under way
+    romeo.send(chat('friar@localhost', 'live', 'sent while the stored ones are written'));
+    await clients.sync(romeo);
+    await clients.sync(friar);
+    const ids = ['s1', ...idsOf(friar)];
+    assert.equal(ids.length, 121);
+    assert.equal(ids.at(-1), 'live', `live came at position ${ids.indexOf('live') + 1}`);
+    assert.deepEqual(idsOf(romeo), []);
   });
 
   it('keeps stored messages across a restart and delivers them exactly once', async () => {

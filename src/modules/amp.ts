@@ -249,6 +249,8 @@ export default defineModule({
     processor.offline = offline;
     ctx.feature(NS_MSGOFFLINE);
     ctx.hooks.on('message/undeliverable', (r) => offline.store(r));
+    // After AMP, before the message module: nothing overtakes the stored messages being written out.
+    for (const step of ['message/bare', 'message/full'] as const) ctx.hooks.on(step, (r) => offline.holdBehindFlush(r), 50);
     // XEP-0160 2: delivered when the user next sends initial presence, after its roster exchange;
     // a resource with negative priority never gets messages sent to the bare JID.
     ctx.hooks.on('presence/initial', (session) => (session.priority >= 0 ? offline.deliver(session) : undefined));

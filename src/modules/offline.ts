@@ -80,6 +80,8 @@ export class OfflineMessages {
   /** Where a user's own limit is kept: Tigase's `offline-msgs` subnode, key `store-limit` (seed 11.1.1). */
   private readonly userSettings: KeyValueStore;
   private readonly queue = new PerAccountQueue();
+  /** Per account, the flushes queued or running and the messages held behind them. */
+  private readonly pendingFlushes = new Map<string, number>();
 
   constructor(private readonly ctx: ModuleContext, private readonly options: OfflineOptions, private readonly beforeDelivery: BeforeDelivery) {
     this.matchers = options.paths.map(parseMatcher);
@@ -125,10 +127,41 @@ export class OfflineMessages {
    * `quota-exceeded` when the sender reached the limit. Returns false for a message that is not
    * kept, which the message module then bounces (or, a headline, drops) as RFC 6121 8.5.2 says.
    */
-  async store({ stanza, from, to, origin }: Routed): Promise<boolean> {
-    if (!this.isStorable(stanza)) return false;
+  async store(routed: Routed): Promise<boolean> {
+    if (!this.isStorable(routed.stanza)) return false;
+    return this.keep(routed, await this.limitFor(routed.to.bare));
+  }
+
+  /**
+   * A message that would go to an account's bare JID while its stored messages are still being
+   * written out would overtake them: it joins the end of the stored queue instead, without a
+   * limit since the recipient is online, and is written right after them. True when it did.
+   */
+  async holdBehindFlush(routed: Routed): Promise<boolean> {
+    const { stanza, to } = routed;
+    const type = stanza.attrs.type;
+    if (!this.pendingFlushes.has(to.bare) || type === 'error' || type === 'groupchat' || !this.isStorable(stanza)) return false;
+    // A full JID of a bound resource is that resource's alone (RFC 6121 8.5.3.1).
+    if (to.resource && this.ctx.sessions.get(to.bare, to.resource)) return false;
+    // Counted as pending until the flush that writes it is done, so that no later message finds
+    // the account without a flush in between and overtakes this one.
+    this.changePending(to.bare, +1);
+    try {
+      return await this.keep(routed, undefined);
+    } finally {
+      this.changePending(to.bare, -1);
+    }
+  }
+
+  private changePending(account: string, by: number): void {
+    const count = (this.pendingFlushes.get(account) ?? 0) + by;
+    if (count === 0) this.pendingFlushes.delete(account);
+    else this.pendingFlushes.set(account, count);
+  }
+
+  /** Appends a message within `limit`, then writes it out at once if the recipient is online by now. */
+  private async keep({ stanza, from, to, origin }: Routed, limit: number | undefined): Promise<true> {
     const recipient = to.bare;
-    const limit = await this.limitFor(recipient);
     const message = { sender: from.bare, stamp: new Date(), stanza: stanza.toString() };
     let id: number | undefined;
     try {
@@ -146,8 +179,8 @@ export class OfflineMessages {
       }
       return true;
     }
-    // The recipient may have come online while this was being stored, after its flush had read
-    // the queue: the message must not wait for its next login.
+    // Online by now (it came online while this was stored, after its flush had read the queue,
+    // or the message was held behind that flush): written out now, not at the next login.
     const online = this.flushTarget(recipient);
     if (online) await this.deliver(online);
     return true;
@@ -167,6 +200,7 @@ export class OfflineMessages {
    */
   deliver(session: ClientSession): Promise<void> {
     const account = session.jid.bare;
+    this.changePending(account, +1);
     return this.queue.run(account, async () => {
       try {
         for (const message of await this.ctx.storage.offline.list(account)) {
@@ -183,7 +217,7 @@ export class OfflineMessages {
       } catch (err) {
         this.ctx.log.error({ err, account }, 'could not deliver offline messages; the rest wait for the next login');
       }
-    });
+    }).finally(() => this.changePending(account, -1));
   }
 
   /**
