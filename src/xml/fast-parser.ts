@@ -101,6 +101,29 @@ function isXmlChar(v: number): boolean {
 const PREDEFINED: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>,
   { lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' });
 
+/**
+ * What is wrong with a prefixed attribute name or a namespace declaration on its own (checked
+ * as each attribute ends), or undefined. Namespaces in XML: prefix and local part are NCNames;
+ * a prefix cannot be undeclared; `xml` and `xmlns` and their namespaces are reserved.
+ */
+function badAttribute(name: string, value: string): string | undefined {
+  let uri: string;
+  let prefix: string;
+  if (name === 'xmlns') {
+    prefix = '';
+    uri = value.trim();
+  } else {
+    const c = name.indexOf(':');
+    if (c === 0 || !isNCNameStart(name.slice(c + 1))) return `malformed name ${name}`;
+    if (!name.startsWith('xmlns:')) return undefined;
+    prefix = name.slice(6);
+    uri = value.trim();
+    if (uri === '') return `the prefix ${prefix} may not be undeclared`;
+  }
+  if (prefix === 'xml' ? uri !== XML_NS : prefix === 'xmlns' || uri === XML_NS || uri === XMLNS_NS) return `reserved namespace prefix or name in ${name}`;
+  return undefined;
+}
+
 const XML_DECL = /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:"1\.[0-9]+"|'1\.[0-9]+')(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:"[A-Za-z][A-Za-z0-9._-]*"|'[A-Za-z][A-Za-z0-9._-]*'))?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(?:"(?:yes|no)"|'(?:yes|no)'))?[ \t\r\n]*\?>$/;
 
 // ---------------------------------------------------------------------------------------------
@@ -275,12 +298,14 @@ export class FastStreamParser implements StreamParser {
     return `stanza exceeds the maximum size of ${this.maxSize} bytes`;
   }
 
-  /** Reports the first violation; one found where the pending input is already over the size limit is reported as that. */
+  /**
+   * Reports the first violation found. (`pos`, where it was found, is kept for diagnostics.)
+   * The size limit is checked at fixed points (end of the header, of a stanza, of whitespace
+   * between stanzas, of each write), so which of two violations comes first does not depend
+   * on where exactly an implementation notices a syntax error.
+   */
   private fail(condition: StreamErrorCondition, text: string, pos: number): false {
-    if (condition !== 'policy-violation' && pos - this.regionStart > this.maxSize) {
-      condition = 'policy-violation';
-      text = this.sizeMessage();
-    }
+    void pos;
     this.failed = true;
     this.handlers.error(condition, text);
     return false;
@@ -475,8 +500,13 @@ export class FastStreamParser implements StreamParser {
             if (c === q) {
               const value = this.val === '' ? s.slice(start, i) : this.val + s.slice(start, i);
               this.val = '';
+              const name = this.attrName;
+              if (name.indexOf(':') !== -1 || name === 'xmlns') {
+                const bad = badAttribute(name, value);
+                if (bad) return void this.fail('not-well-formed', bad, this.base + i);
+              }
               const n = this.nAttrs++;
-              this.attrNames[n] = this.attrName;
+              this.attrNames[n] = name;
               this.attrValues[n] = value;
               i++;
               this.state = S_AFTER_VALUE;
@@ -634,6 +664,8 @@ export class FastStreamParser implements StreamParser {
 
         case S_PI_START: {
           if (!isNameStartAt(s, i)) return void this.fail('not-well-formed', 'processing instruction without a valid target', this.base + i);
+          // `<?` and a name: a processing instruction, unless it is the XML declaration at the very start.
+          if (this.headerSeen || this.ltPos !== (this.bomAt0 ? 1 : 0)) return void this.fail('restricted-xml', 'processing instructions are not allowed', this.base + i);
           this.state = S_PI_TARGET;
           break;
         }
@@ -645,13 +677,12 @@ export class FastStreamParser implements StreamParser {
           const target = this.buf + s.slice(start, i);
           this.buf = '';
           const c = s.charCodeAt(i);
-          if (target === 'xml' && (c === 63 || (c < 128 && (CC[c]! & WS) !== 0)) && !this.headerSeen && this.ltPos === (this.bomAt0 ? 1 : 0)) {
+          if (target === 'xml' && (c === 63 || (c < 128 && (CC[c]! & WS) !== 0))) {
             this.buf = '<?xml';
             this.state = S_XML_DECL;
             break;
           }
-          // `<?` and a name: a processing instruction (well-formed or not), or an XML declaration out of place.
-          return void this.fail('restricted-xml', target === 'xml' ? 'an XML declaration is only allowed at the very start' : 'processing instructions are not allowed', this.base + i);
+          return void this.fail('restricted-xml', 'processing instructions are not allowed', this.base + i);
         }
 
         case S_XML_DECL: {
@@ -660,8 +691,8 @@ export class FastStreamParser implements StreamParser {
           for (; i < len; i++) {
             c = s.charCodeAt(i);
             if (c === 62) break;
-            // Controls, and anything outside ASCII (which cannot be well-formed here).
-            if (c < 32 ? (CC[c]! & WS) === 0 : c >= 128) return void this.fail('not-well-formed', 'malformed XML declaration', this.base + i);
+            // `<`, controls, and anything outside ASCII: none can be part of a well-formed declaration.
+            if (c === 60 || (c < 32 ? (CC[c]! & WS) === 0 : c >= 128)) return void this.fail('not-well-formed', 'malformed XML declaration', this.base + i);
           }
           if (i === len) { this.buf += s.slice(start); break; }
           i++;
@@ -719,6 +750,8 @@ export class FastStreamParser implements StreamParser {
         case E_NAME: {
           const j = scanName(s, i, len);
           this.buf += s.slice(i, j);
+          // Namespaces in XML: entity names are NCNames.
+          if (this.buf.indexOf(':') !== -1) { this.fail('not-well-formed', 'invalid entity reference', this.base + i); return len; }
           i = j;
           if (i === len) return len;
           if (s.charCodeAt(i) !== 59) { this.fail('not-well-formed', 'invalid entity reference', this.base + i); return len; }
@@ -800,21 +833,12 @@ export class FastStreamParser implements StreamParser {
     for (let k = 0; k < n; k++) {
       const name = names[k]!;
       if (name.charCodeAt(0) !== 120 || !name.startsWith('xmlns')) continue;
+      // (Their form and values were checked as each attribute ended: see badAttribute.)
       if (name.length === 5) {
-        const uri = values[k]!.trim();
-        if (uri === XMLNS_NS || uri === XML_NS) return this.fail('not-well-formed', `the default namespace may not be ${uri}`, pos);
-        declaredDefault = uri;
-        def = uri;
+        declaredDefault = def = values[k]!.trim();
       } else if (name.charCodeAt(5) === 58) {
-        const prefix = name.slice(6);
-        if (!isNCNameStart(prefix)) return this.fail('not-well-formed', `malformed namespace declaration ${name}`, pos);
-        const uri = values[k]!.trim();
-        if (uri === '') return this.fail('not-well-formed', `the prefix ${prefix} may not be undeclared`, pos);
-        if (prefix === 'xml' ? uri !== XML_NS : prefix === 'xmlns' || uri === XML_NS || uri === XMLNS_NS) {
-          return this.fail('not-well-formed', `reserved namespace prefix or name in ${name}`, pos);
-        }
         if (!newScope) { scope = Object.create(scope) as PrefixMap; newScope = true; }
-        scope[prefix] = uri;
+        scope[name.slice(6)] = values[k]!.trim();
       }
     }
 
@@ -846,7 +870,6 @@ export class FastStreamParser implements StreamParser {
       const c = name.indexOf(':');
       if (c === -1) continue;
       const p = name.slice(0, c);
-      if (c === 0 || !isNCNameStart(name.slice(c + 1))) return this.fail('not-well-formed', `malformed attribute name ${name}`, pos);
       const u = scope[p];
       if (u === undefined) return this.fail('not-well-formed', `undeclared namespace prefix ${p}`, pos);
       if (!header && p !== 'xml') attrs['xmlns:' + p] = u;

@@ -52,7 +52,7 @@ const S = ' '.charCodeAt(0);
 /** A partial entity reference saxes holds at the end of a chunk that can still become a valid one. */
 function isEntityPrefix(e: string): boolean {
   if (e.charCodeAt(0) === 35) return /^#(?:x[0-9a-fA-F]*|[0-9]*)$/.test(e);
-  return isNameStartAt(e, 0) && scanName(e, 0, e.length) === e.length;
+  return isNameStartAt(e, 0) && scanName(e, 0, e.length) === e.length && !e.includes(':');
 }
 
 /**
@@ -83,6 +83,8 @@ export class SaxesStreamParser implements StreamParser {
   private inGap = true;
   /** saxes' position where a gap begins that is still to be scanned (-1: none). */
   private gapAt = -1;
+  /** The stanza that closed at gapAt was too large. */
+  private oversized = false;
   private carried = false;
   private chunk = '';
   private chunkBase = 0;
@@ -97,7 +99,7 @@ export class SaxesStreamParser implements StreamParser {
         // An error at the very position a stanza closed is saxes' late report of a
         // mismatched close tag: that stanza is the faulty one. Anything later comes after
         // what follows the stanza, which is checked first.
-        if (sax.position === this.gapAt) { this.gapAt = -1; this.inGap = false; } else this.flushGap();
+        if (sax.position === this.gapAt) { this.gapAt = -1; this.inGap = false; this.oversized = false; } else this.flushGap();
       }
       if (this.ended) {
         // The only error saxes can report at the very position the root closed is a
@@ -119,6 +121,8 @@ export class SaxesStreamParser implements StreamParser {
     sax.on('comment', () => { this.flushGap(); this.fail('restricted-xml', 'comments are not allowed'); });
     sax.on('xmldecl', () => { if (!this.failed) this.startGap(); });
     sax.on('opentag', (tag) => { this.flushGap(); this.open(tag); });
+    // saxes checks a prefixed name as its attribute ends; so do we (see badQName).
+    sax.on('attribute', (a) => { if (!this.failed && 'prefix' in a) this.badQName(a.prefix, a.local); });
     sax.on('closetag', () => this.close());
     sax.on('text', (t) => { this.flushGap(); this.text(t); });
     sax.on('cdata', (t) => {
@@ -141,41 +145,28 @@ export class SaxesStreamParser implements StreamParser {
       s = this.decoder.decode(chunk);
       if (this.decoder.invalid) bad = 'invalid UTF-8';
     }
-    // Forbidden markup is reported where it starts, not where saxes would (at its end): saxes
-    // gets the input up to its `<`, then the error follows. An incomplete `<!-`, `<?na`... at
-    // the end of the chunk waits for the next one.
-    s = this.held + s;
-    this.held = '';
     if (this.fed === 0 && s.charCodeAt(0) === 0xFEFF) this.bomAt0 = true;
-    const { restricted, hold } = this.prescan(s, this.fed);
-    if (restricted >= 0) s = s.slice(0, restricted + 1);
-    else if (hold < s.length && !bad) { this.held = s.slice(hold); s = s.slice(0, hold); }
-    this.chunk = s;
-    this.chunkBase = this.fed;
-    this.fed += s.length;
-    // saxes keeps a final CR or high surrogate until the next chunk, outside its position.
-    if (s.length) { const last = s.charCodeAt(s.length - 1); this.carried = last === 13 || (last >= 0xD800 && last <= 0xDBFF); }
-    const end = this.fed - (this.carried ? 1 : 0) + this.held.length;
-    if (this.inGap) this.scanGap(0);
-    if (!this.failed) {
-      try {
-        this.sax.write(s);
-      } catch (e) {
-        if (!this.failed) this.fail('not-well-formed', (e as Error).message);
+    // saxes gets the chunk in pieces, cut where the markup scan needs a check (see prescan).
+    const base = this.fed;
+    let from = 0;
+    for (const cut of this.prescan(s, base)) {
+      this.feed(s.slice(from, cut.at));
+      from = cut.at;
+      if (this.failed) break;
+      if (cut.kind !== 'cdata') {
+        this.checkPending(this.fed);
+        this.fail(cut.kind === 'restricted' ? 'restricted-xml' : 'not-well-formed', cut.what, base + cut.at);
+        break;
       }
+      // `<![` between stanzas: CDATA there is character data outside stanzas.
+      this.flushGap();
+      if (this.headerSeen && this.stack.length === 0) this.fail('not-well-formed', 'character data outside of stanzas', base + cut.at);
     }
-    this.flushGap();
-    if (!this.failed) {
-      // saxes holds an unterminated entity reference until its `;`, and what follows `<!`
-      // until it has 7 characters, however wrong they are already.
-      const internals = this.sax as unknown as { entity?: unknown; openWakaBang?: unknown };
-      const ent = internals.entity;
-      if (typeof ent === 'string' && ent !== '' && !isEntityPrefix(ent)) this.fail('not-well-formed', 'invalid entity reference', end);
-      const bang = internals.openWakaBang;
-      if (typeof bang === 'string' && bang !== '' && !['[CDATA[', '--', 'DOCTYPE'].some((w) => w.startsWith(bang))) this.fail('not-well-formed', 'incorrect syntax after <!', end);
-    }
-    if (!this.failed && restricted >= 0) this.fail('restricted-xml', this.restrictedWhat, this.chunkBase + restricted + 1);
+    if (!this.failed) this.feed(s.slice(from));
+    const end = this.fed - (this.carried ? 1 : 0);
+    this.checkPending(end);
     if (!this.failed && bad) this.fail('not-well-formed', bad, end);
+    if (!this.failed && !this.ended && end - this.regionStart > this.limits.maxStanzaSize) this.fail('policy-violation', this.sizeMessage(), end);
     if (this.ready.length) {
       const ready = this.ready;
       this.ready = [];
@@ -189,74 +180,138 @@ export class SaxesStreamParser implements StreamParser {
       this.handlers.error(condition, text);
       return;
     }
-    if (this.ended) { this.failed = true; this.handlers.streamEnd(); return; }
+    if (this.ended) { this.failed = true; this.handlers.streamEnd(); }
+  }
+
+  /** What saxes holds unreported at the end of its input so far. */
+  private checkPending(end: number): void {
+    this.flushGap();
     if (this.failed) return;
-    if (end - this.regionStart > this.limits.maxStanzaSize) this.fail('policy-violation', this.sizeMessage(), end);
-    if (this.failure) {
-      const { condition, text } = this.failure;
-      this.failure = undefined;
-      this.handlers.error(condition, text);
+    // saxes holds an unterminated entity reference until its `;`, and what follows `<!`
+    // until it has 7 characters, however wrong they are already.
+    const internals = this.sax as unknown as { entity?: unknown; openWakaBang?: unknown };
+    const ent = internals.entity;
+    if (typeof ent === 'string' && ent !== '' && !isEntityPrefix(ent)) this.fail('not-well-formed', 'invalid entity reference', end);
+    const bang = internals.openWakaBang;
+    if (typeof bang === 'string' && bang !== '' && !['[CDATA[', '--', 'DOCTYPE'].some((w) => w.startsWith(bang))) this.fail('not-well-formed', 'incorrect syntax after <!', end);
+  }
+
+  /** Gives saxes the next piece of input. */
+  private feed(s: string): void {
+    this.chunk = s;
+    this.chunkBase = this.fed;
+    this.fed += s.length;
+    // saxes keeps a final CR or high surrogate until the next chunk, outside its position.
+    if (s.length) { const last = s.charCodeAt(s.length - 1); this.carried = last === 13 || (last >= 0xD800 && last <= 0xDBFF); }
+    if (this.inGap) this.scanGap(0);
+    if (this.failed || s === '') return;
+    try {
+      this.sax.write(s);
+    } catch (e) {
+      if (!this.failed) this.fail('not-well-formed', (e as Error).message);
     }
   }
 
   private highPending = false;
-  // prescan state: input held back, inside a CDATA section, what was found
-  private held = '';
   private bomAt0 = false;
+  // prescan state: the characters after a `<` whose meaning is not decided yet (null: none),
+  // where that `<` is, and whether we are in a CDATA section and after how many `]`.
+  private markup: string | null = null;
+  private markupAt = 0;
   private inCdata = false;
-  private restrictedWhat = '';
+  private cdataRun = 0;
+  private inDecl = false;
+  private declQ = false;
 
   /**
-   * Finds the first comment, DTD or processing instruction (other than the XML declaration at
-   * the very start) outside CDATA sections: `restricted` is the index of its `<`, or -1; `hold`
-   * is where an incomplete markup start at the end of `s` begins (`s.length` if none). A raw
-   * `<` anywhere else (in an attribute value, say) is an error saxes reports at that `<`.
+   * saxes reports a comment, DTD or processing instruction only once it is complete (if ever),
+   * and CDATA between stanzas at its end; the contract reports them where they start. This
+   * scan over the `<`s of a chunk (outside CDATA sections) returns where saxes' input must be
+   * cut: after the `<` of forbidden markup (`restricted`: then the error), and after `<![`
+   * (`cdata`: an error between stanzas). A `<` anywhere else that is not markup (in an attribute
+   * value, say) is an error saxes reports at that `<` anyway, before the cut.
    */
-  private prescan(s: string, base: number): { restricted: number; hold: number } {
+  private prescan(s: string, base: number): { at: number; kind: 'restricted' | 'cdata' | 'malformed'; what: string }[] {
+    const cuts: { at: number; kind: 'restricted' | 'cdata' | 'malformed'; what: string }[] = [];
     const n = s.length;
     let i = 0;
-    while (i < n) {
-      if (this.inCdata) {
-        const j = s.indexOf(']]>', i);
-        if (j >= 0) { this.inCdata = false; i = j + 3; continue; }
-        let h = n;
-        while (h > i && n - h < 2 && s.charCodeAt(h - 1) === 93) h--;
-        return { restricted: -1, hold: h };
-      }
-      const k = s.indexOf('<', i);
-      if (k < 0) break;
-      if (k + 1 >= n) return { restricted: -1, hold: k };
-      const c = s.charCodeAt(k + 1);
-      if (c === 33) { // <!
-        let matched = false;
-        for (const [word, what] of [['--', 'comments are not allowed'], ['DOCTYPE', 'document type declarations are not allowed'], ['[CDATA[', '']] as const) {
-          const avail = s.slice(k + 2, k + 2 + word.length);
-          if (avail.length < word.length) { if (word.startsWith(avail)) return { restricted: -1, hold: k }; continue; }
-          if (avail !== word) continue;
-          if (what) { this.restrictedWhat = what; return { restricted: k, hold: n }; }
-          this.inCdata = true;
-          i = k + 2 + word.length;
-          matched = true;
+    for (;;) {
+      if (this.markup !== null) {
+        while (i < n) {
+          const m = (this.markup += s[i++]);
+          const r = this.classify(m);
+          if (r === 'more') continue;
+          if (r === 'cdata-bracket') { cuts.push({ at: i, kind: 'cdata', what: '' }); continue; }
+          this.markup = null;
+          if (r === 'cdata') { this.inCdata = true; this.cdataRun = 0; }
+          else if (r === 'xml-decl') this.inDecl = true;
+          else if (r !== 'other') { cuts.push({ at: Math.max(0, this.markupAt - base + 1), kind: 'restricted', what: r }); return cuts; }
           break;
         }
-        if (!matched) i = k + 1;
+        if (this.markup !== null) return cuts;
+      }
+      if (this.inDecl) {
+        // No `<` can be part of it (saxes does not mind one in a value).
+        // Where its `?>` ends (the `?` may have ended the previous chunk).
+        let end: number;
+        if (this.declQ && s.charCodeAt(i) === 62) end = i + 1;
+        else { const q = s.indexOf('?>', i); end = q < 0 ? -1 : q + 2; }
+        const lt = s.indexOf('<', i);
+        if (lt >= 0 && (end < 0 || lt < end)) { cuts.push({ at: lt, kind: 'malformed', what: 'malformed XML declaration' }); return cuts; }
+        if (end < 0) { if (n > i) this.declQ = s.charCodeAt(n - 1) === 63; return cuts; }
+        this.inDecl = false;
+        this.declQ = false;
+        i = end;
         continue;
       }
-      if (c === 63) { // <?
-        if (k + 2 >= n) return { restricted: -1, hold: k };
-        if (!isNameStartAt(s, k + 2)) { i = k + 2; continue; }
-        const e = scanName(s, k + 2, Math.min(n, k + 102));
-        if (e === n) return { restricted: -1, hold: k };
-        const target = s.slice(k + 2, e);
-        const t = s.charCodeAt(e);
-        const atStart = base + k === (this.bomAt0 ? 1 : 0);
-        if (target === 'xml' && atStart && (t === 63 || t === S || t === 9 || t === 10 || t === 13)) { i = e; continue; }
-        this.restrictedWhat = target === 'xml' ? 'an XML declaration is only allowed at the very start' : 'processing instructions are not allowed';
-        return { restricted: k, hold: n };
+      if (this.inCdata) {
+        let end = -1;
+        if (this.cdataRun >= 2 && s.charCodeAt(i) === 62) end = i + 1;
+        else if (this.cdataRun >= 1 && s.charCodeAt(i) === 93 && s.charCodeAt(i + 1) === 62) end = i + 2;
+        else { const x = s.indexOf(']]>', i); if (x >= 0) end = x + 3; }
+        if (end < 0) {
+          let t = 0;
+          while (t < 2 && n - 1 - t >= i && s.charCodeAt(n - 1 - t) === 93) t++;
+          this.cdataRun = t === n - i ? Math.min(2, this.cdataRun + t) : t;
+          return cuts;
+        }
+        this.inCdata = false;
+        i = end;
+        continue;
       }
+      const k = s.indexOf('<', i);
+      if (k < 0) return cuts;
+      this.markup = '';
+      this.markupAt = base + k;
       i = k + 1;
     }
-    return { restricted: -1, hold: n };
+  }
+
+  /** What the characters after a `<` are: undecided yet, not our concern, the start of CDATA, or forbidden (then the error text). */
+  private classify(m: string): 'more' | 'other' | 'cdata-bracket' | 'cdata' | 'xml-decl' | string {
+    const c = m.charCodeAt(0);
+    if (c === 33) { // !
+      if (m.length === 1) return 'more';
+      if (m === '!-') return 'more';
+      if (m === '!--') return 'comments are not allowed';
+      if (m === '![') return 'cdata-bracket';
+      for (const [w, r] of [['!DOCTYPE', 'document type declarations are not allowed'], ['![CDATA[', 'cdata']] as const) {
+        if (w.startsWith(m)) return m.length === w.length ? r : 'more';
+      }
+      return 'other';
+    }
+    if (c === 63) { // ?
+      const last = m.charCodeAt(m.length - 1);
+      if (m.length === 1 || (last >= 0xD800 && last <= 0xDBFF)) return 'more';
+      if (!isNameStartAt(m, 1)) return 'other';
+      // `<?` and a name: a processing instruction, unless it is the XML declaration at the very start.
+      if (this.markupAt !== (this.bomAt0 ? 1 : 0)) return m.startsWith('?xml') ? 'an XML declaration is only allowed at the very start' : 'processing instructions are not allowed';
+      const target = m.slice(1);
+      if ('xml'.startsWith(target)) return 'more';
+      if (target.length === 4 && target.startsWith('xml') && (last === 63 || last === S || last === 9 || last === 10 || last === 13)) return 'xml-decl';
+      return 'processing instructions are not allowed';
+    }
+    return 'other';
   }
 
   /** Index of the first unpaired surrogate in a string chunk (a high one at its end may pair with the next chunk), or -1. */
@@ -288,13 +343,10 @@ export class SaxesStreamParser implements StreamParser {
     return `stanza exceeds the maximum size of ${this.limits.maxStanzaSize} bytes`;
   }
 
-  /** Records the first violation, reported at the end of the write; one found where the pending input is already over the size limit is reported as that. */
+  /** Records the first violation, reported at the end of the write. (`pos`, where it was found, is kept for diagnostics.) */
   private fail(condition: StreamErrorCondition, text: string, pos = this.sax.position): void {
+    void pos;
     if (this.failed) return;
-    if (condition !== 'policy-violation' && pos - this.regionStart > this.limits.maxStanzaSize) {
-      condition = 'policy-violation';
-      text = this.sizeMessage();
-    }
     this.failed = true;
     this.failure = { condition, text };
   }
@@ -310,6 +362,7 @@ export class SaxesStreamParser implements StreamParser {
   /** Scans a gap that began in this chunk; deferred to saxes' next event so that a late mismatch error for the stanza before it comes first. */
   private flushGap(): void {
     if (this.gapAt < 0) return;
+    if (this.oversized) { this.oversized = false; this.gapAt = -1; this.fail('policy-violation', this.sizeMessage()); return; }
     const from = Math.max(0, this.gapAt - this.chunkBase);
     this.gapAt = -1;
     if (!this.failed) this.scanGap(from);
@@ -322,8 +375,8 @@ export class SaxesStreamParser implements StreamParser {
       if (c === S || c === 10 || c === 9 || c === 13) continue;
       const pos = this.chunkBase + k;
       if (c === 0xFEFF && pos === 0) continue;
+      if (c >= 0xD800 && c <= 0xDBFF && k === s.length - 1) return; // saxes holds it for the next chunk, and so does the scan
       this.inGap = false;
-      if (c === 60 && this.headerSeen && s.charCodeAt(k + 1) === 33 && s.charCodeAt(k + 2) === 91) { this.fail('not-well-formed', 'character data outside of stanzas', pos); return; }
       if (c !== 60) { this.fail('not-well-formed', this.headerSeen ? 'text outside of stanzas' : 'text before the stream header', pos); return; }
       if (this.headerSeen) {
         if (pos - this.regionStart > this.limits.maxStanzaSize) { this.fail('policy-violation', this.sizeMessage(), pos); return; }
@@ -342,10 +395,6 @@ export class SaxesStreamParser implements StreamParser {
   private open(tag: SaxesTagNS): void {
     if (this.failed) return;
     if (this.badQName(tag.prefix, tag.local)) return;
-    for (const k in tag.attributes) {
-      const a = tag.attributes[k]!;
-      if (a.prefix !== 'xmlns' && this.badQName(a.prefix, a.local)) return;
-    }
     if (!this.headerSeen) {
       if (this.sax.position - this.regionStart > this.limits.maxStanzaSize) { this.fail('policy-violation', this.sizeMessage()); return; }
       this.headerSeen = true;
@@ -383,7 +432,7 @@ export class SaxesStreamParser implements StreamParser {
   }
 
   private close(): void {
-    if (this.stack.length === 0) this.gapAt = -1; // the root: nothing after it matters
+    if (this.stack.length === 0 && !this.oversized) this.gapAt = -1; // the root: nothing after it matters
     else this.flushGap();
     if (this.failed) return;
     const el = this.stack.pop();
@@ -396,9 +445,12 @@ export class SaxesStreamParser implements StreamParser {
     }
     if (this.stack.length === 0) {
       const pos = this.sax.position;
-      if (pos - this.regionStart > this.limits.maxStanzaSize) { this.fail('policy-violation', this.sizeMessage()); return; }
-      this.ready.push(el);
-      this.readyAt.push(pos);
+      // Reported at the next event, unless saxes then says this close tag was a mismatch.
+      if (pos - this.regionStart > this.limits.maxStanzaSize) this.oversized = true;
+      else {
+        this.ready.push(el);
+        this.readyAt.push(pos);
+      }
       this.startGap();
     }
   }
