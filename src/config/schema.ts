@@ -84,6 +84,30 @@ export const coreSchema = z.object({
     }).strict()).prefault({})
       .describe('Certificate and key per virtual host (chosen by SNI); hosts without one use a self-signed certificate generated into <data-dir>/certs'),
   }).strict().prefault({}).describe('TLS certificates'),
+  http: z.object({
+    host: z.string().min(1).default('0.0.0.0').describe('Address the HTTP listeners (main HTTP port, BOSH port, WebSocket ports) bind to'),
+    port: port.default(8080)
+      .describe('Main HTTP port: operator panel at /panel/, BOSH at /http-bind/, WebSocket at /xmpp-websocket and module APIs; 0 disables it'),
+    'cors-origins': z.array(z.string().min(1)).prefault(['*'])
+      .describe('Origins (e.g. https://panel.example.com) whose pages may use BOSH, WebSocket and the HTTP APIs; * allows any'),
+  }).strict().prefault({}).describe('HTTP listeners (every one serves every HTTP route)'),
+  bosh: z.object({
+    port: port.default(5280).describe('BOSH port (XEP-0124/XEP-0206, path /http-bind/); 0 disables it, BOSH stays on the main HTTP port'),
+    'send-node-hostname': z.boolean().default(true)
+      .describe('Name the node serving the session in the host attribute of the session creation response, so a client can reach the same cluster node again'),
+    'node-hostname': z.string().min(1).optional().describe('The name sent in the host attribute (default: this machine\'s hostname)'),
+    'max-inactivity-time': z.number().min(1).default(600)
+      .describe('Seconds a BOSH session may go without a request before it ends, with unavailable presence (the inactivity attribute)'),
+    'max-wait': z.number().int().min(1).default(60).describe('Longest time, in seconds, a request is held waiting for data (caps the client\'s wait)'),
+    'max-hold': z.number().int().min(0).default(1).describe('Most requests held at once per session (caps the client\'s hold)'),
+    'max-pause': z.number().int().min(1).default(300).describe('Longest pause, in seconds, a client may ask for (the maxpause attribute)'),
+    'max-request-size': z.number().int().min(1024).default(1048576)
+      .describe('Largest HTTP request body, in bytes; larger ones end the session with policy-violation (each stanza is also limited by c2s.max-stanza-size)'),
+  }).strict().prefault({}).describe('BOSH: XMPP over HTTP long polling for browsers and server-side bridges'),
+  websocket: z.object({
+    port: port.default(5290).describe('Plain WebSocket port (RFC 7395, any path); 0 disables it, WebSocket stays on the main HTTP port'),
+    'tls-port': port.default(5291).describe('WebSocket port with TLS (wss:), using the server certificate; 0 disables it'),
+  }).strict().prefault({}).describe('XMPP over WebSocket'),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
     file: filePath.optional()

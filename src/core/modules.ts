@@ -10,6 +10,7 @@ import type { Router } from './router.js';
 import type { SessionManager } from './sessions.js';
 import type { IqHandlers } from './iq.js';
 import type { Disposer, ModuleDefinition } from './module-definition.js';
+import type { HttpRoutes } from '../http/server.js';
 
 /** An IQ received before authentication (in-band registration). */
 export type PreAuthIqHandler = (req: { iq: Element; payload: Element; domain: string; secure: boolean }) => Element | void | Promise<Element | void>;
@@ -30,6 +31,8 @@ export interface ModuleContext<C = unknown> {
   preAuth(ns: string, handler: PreAuthIqHandler, feature?: (domain: string) => Element | undefined): void;
   /** Adds a stream feature offered after authentication (e.g. roster versioning). */
   postAuthFeature(feature: Element): void;
+  /** HTTP routes served on every HTTP listener (see http/server.ts). */
+  http: HttpRoutes;
   /** Adds a disco#info identity of the virtual hosts. */
   identity(category: string, type: string, name?: string): void;
   /** Advertises a disco#info feature of the virtual hosts that depends on this module's options. */

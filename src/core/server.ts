@@ -17,6 +17,8 @@ import type { ModuleDefinition } from './module-definition.js';
 import { StreamError } from './errors.js';
 import { loadCertificates, type CertificateStore } from '../transports/certificates.js';
 import { listenC2S, type Listener } from '../transports/tcp.js';
+import { HttpService } from '../http/server.js';
+import { listenHttp } from '../http/listen.js';
 
 export type Config = CoreConfig & Record<string, unknown>;
 
@@ -36,6 +38,8 @@ export class Server {
   readonly admission: Admission;
   readonly preAuthIq = new Map<string, PreAuthIqHandler>();
   readonly postAuthFeatures: Element[] = [];
+  /** Routes served on every HTTP listener (BOSH, WebSocket, panel, module APIs). */
+  readonly http: HttpService;
   /** Stanza handling under way, which a graceful stop lets finish before closing storage. */
   readonly inFlight = new Set<Promise<void>>();
   private readonly preAuthFeatureFns: ((domain: string) => Element | undefined)[] = [];
@@ -50,6 +54,7 @@ export class Server {
     this.admins = new Set(config.admins.map((a) => a.toLowerCase()));
     this.router = new Router(this.hosts, this.hooks, this.sessions, this.iq, log.child({ component: 'router' }));
     this.admission = new Admission(config.c2s['max-unauthenticated-per-ip']);
+    this.http = new HttpService(log.child({ component: 'http' }), config.http['cors-origins']);
   }
 
   static async create(config: Config, options: ServerOptions = {}): Promise<Server> {
@@ -98,6 +103,7 @@ export class Server {
 
   async start(): Promise<void> {
     this.listeners = await listenC2S(this);
+    this.listeners.push(...await listenHttp(this));
     for (const l of this.listeners) {
       const a = l.address();
       this.log.info({ listener: a.name, host: a.host, port: a.port }, 'listening');
@@ -133,6 +139,7 @@ export class Server {
         if (feature) this.preAuthFeatureFns.push(feature);
       },
       postAuthFeature: (f) => { this.postAuthFeatures.push(f); },
+      http: this.http,
       identity: (category, type, name) => { this.discoIdentities.push({ category, type, name }); },
       feature: (variable) => { this.discoFeatures.add(variable); },
       features: () => [...this.discoFeatures].sort(),

@@ -25,6 +25,11 @@ export interface TestServer {
   server: Server;
   port: number;
   tlsPort: number;
+  /** HTTP listeners (all serve BOSH at /http-bind/, WebSocket at /xmpp-websocket, the panel at /panel/). */
+  httpPort: number;
+  boshPort: number;
+  wsPort: number;
+  wssPort: number;
   dataDir: string;
   config: Config;
   addUser(jid: string, password?: string): Promise<void>;
@@ -46,15 +51,23 @@ export function buildConfig(overrides: Record<string, unknown> = {}, dataDir?: s
   return schema.parse(base) as Config;
 }
 
-export async function startTestServer(overrides: DeepPartial<Record<string, unknown>> & Record<string, unknown> = {}, dataDir?: string, ports?: { port: number; tlsPort: number }): Promise<TestServer> {
+export async function startTestServer(overrides: DeepPartial<Record<string, unknown>> & Record<string, unknown> = {}, dataDir?: string,
+  ports?: { port: number; tlsPort: number; httpPort?: number; boshPort?: number; wsPort?: number; wssPort?: number }): Promise<TestServer> {
   const port = ports?.port ?? (await freePort());
   const tlsPort = ports?.tlsPort ?? (await freePort());
+  const httpPort = ports?.httpPort ?? (await freePort());
+  const boshPort = ports?.boshPort ?? (await freePort());
+  const wsPort = ports?.wsPort ?? (await freePort());
+  const wssPort = ports?.wssPort ?? (await freePort());
   const c2s = { host: '127.0.0.1', port, 'tls-port': tlsPort, ...((overrides.c2s as object) ?? {}) };
-  const config = buildConfig({ ...overrides, c2s }, dataDir);
+  const http = { host: '127.0.0.1', port: httpPort, ...((overrides.http as object) ?? {}) };
+  const bosh = { port: boshPort, ...((overrides.bosh as object) ?? {}) };
+  const websocket = { port: wsPort, 'tls-port': wssPort, ...((overrides.websocket as object) ?? {}) };
+  const config = buildConfig({ ...overrides, c2s, http, bosh, websocket }, dataDir);
   const log = pino({ level: config.log.level });
   const server = await startServer(config, { log });
   const t: TestServer = {
-    server, port, tlsPort, dataDir: config['data-dir'], config,
+    server, port, tlsPort, httpPort, boshPort, wsPort, wssPort, dataDir: config['data-dir'], config,
     async addUser(jid, password = 'secret') {
       const [local, domain] = jid.split('@') as [string, string];
       await server.storage.users.create(domain, local, deriveCredentials(password));
@@ -65,7 +78,7 @@ export async function startTestServer(overrides: DeepPartial<Record<string, unkn
     },
     async restart() {
       await server.stop();
-      return startTestServer(overrides, config['data-dir'], { port, tlsPort });
+      return startTestServer(overrides, config['data-dir'], { port, tlsPort, httpPort, boshPort, wsPort, wssPort });
     },
   };
   return t;
