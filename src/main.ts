@@ -2,6 +2,7 @@
 // exit code instead of exiting, so tests and embedders can call it.
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { deriveCredentials } from './auth/credentials.js';
 import { checkEnvironment } from './config/check.js';
 import { dumpConfig } from './config/dump.js';
@@ -112,7 +113,12 @@ function expectArguments(args: string[], min: number, max: number, usage: string
 
 async function start(options: Options): Promise<number> {
   const { config, file } = await loadConfig({ file: options.config });
-  const log = createLogger(config.log);
+  let log: Logger;
+  try {
+    log = createLogger(config.log);
+  } catch (e) {
+    throw new CommandError(`cannot open the log file: ${(e as Error).message}`);
+  }
   // Listening from the outset: a signal that arrives while starting stops the server once it is up.
   const stopRequest = nextStopSignal();
   let server: Awaited<ReturnType<typeof startServer>>;

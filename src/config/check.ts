@@ -26,7 +26,7 @@ export async function checkEnvironment({ config, file }: LoadedConfig): Promise<
     values.forEach((value, index) => report.lines.push((index === 0 ? label : '').padEnd(LABEL_WIDTH) + value));
   };
   add('config file', file ?? 'none, built-in defaults');
-  add('data dir', await checkDataDir(config['data-dir'], report));
+  add('data dir', await checkWritable('data dir', config['data-dir'], 'directory', report));
   add('storage', await checkStorage(config, report));
   add('listeners', ...listeners(config, report));
   add('authentication', authentication(config));
@@ -34,7 +34,7 @@ export async function checkEnvironment({ config, file }: LoadedConfig): Promise<
   add('certificates', ...await checkCertificates(config, report));
   add('admins', admins(config, report));
   add('modules', allModules.map((m) => m.name).join(', '));
-  add('log', `${config.log.level}, to ${config.log.file ?? 'standard output'}`);
+  add('log', `${config.log.level}, to ${config.log.file ? await checkWritable('log file', config.log.file, 'file', report) : 'standard output'}`);
   return report;
 }
 
@@ -55,21 +55,22 @@ async function isWritable(path: string): Promise<boolean> {
   }
 }
 
-async function checkDataDir(dir: string, report: CheckReport): Promise<string> {
-  const found = await statOrUndefined(dir);
+/** Whether the server can write to `path` (a directory or a file), creating it if need be. */
+async function checkWritable(what: string, path: string, kind: 'directory' | 'file', report: CheckReport): Promise<string> {
+  const found = await statOrUndefined(path);
   if (found) {
-    if (!found.isDirectory()) return fail(report, `data dir ${dir} is not a directory`, dir);
-    return (await isWritable(dir)) ? `${dir} (writable)` : fail(report, `data dir ${dir} is not writable`, dir);
+    if (found.isDirectory() !== (kind === 'directory')) return fail(report, `${what} ${path} is not a ${kind}`, path);
+    return (await isWritable(path)) ? `${path} (writable)` : fail(report, `${what} ${path} is not writable`, path);
   }
-  // The server creates it on start, which works if the closest existing ancestor is a writable directory.
-  let ancestor = dirname(dir);
+  // The server creates it, which works if the closest existing ancestor is a writable directory.
+  let ancestor = dirname(path);
   let ancestorStat = await statOrUndefined(ancestor);
   while (!ancestorStat && dirname(ancestor) !== ancestor) {
     ancestor = dirname(ancestor);
     ancestorStat = await statOrUndefined(ancestor);
   }
-  if (ancestorStat?.isDirectory() && (await isWritable(ancestor))) return `${dir} (does not exist yet, will be created)`;
-  return fail(report, `data dir ${dir} does not exist and cannot be created (${ancestor} is not a writable directory)`, dir);
+  if (ancestorStat?.isDirectory() && (await isWritable(ancestor))) return `${path} (does not exist yet, will be created)`;
+  return fail(report, `${what} ${path} does not exist and cannot be created (${ancestor} is not a writable directory)`, path);
 }
 
 function fail(report: CheckReport, problem: string, shown: string): string {
