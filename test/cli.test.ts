@@ -132,7 +132,7 @@ describe('check', () => {
     assert.match(out, new RegExp(`^config file +${configPath}$`, 'm'));
     assert.match(out, new RegExp(`^data dir +${join(dir, 'data')} \\((writable|does not exist yet, will be created)\\)$`, 'm'));
     assert.match(out, new RegExp(`^storage +sqlite ${join(dir, 'data', 'switchboard.sqlite')} `, 'm'));
-    assert.match(out, /^listeners +c2s 127\.0\.0\.1:15222 \(STARTTLS\)\n +c2s 127\.0\.0\.1:5223 \(direct TLS\)$/m);
+    assert.match(out, /^listeners +127\.0\.0\.1:15222 XMPP clients \(STARTTLS\)\n +127\.0\.0\.1:5223 XMPP clients \(direct TLS\)\n +0\.0\.0\.0:8080 HTTP/m);
     assert.match(out, /^virtual hosts +example\.com \(default host\): anonymous-login false, in-band-registration false\n +localhost: anonymous-login false, in-band-registration true$/m);
     assert.match(out, new RegExp(`^certificates +example\\.com: self-signed ${join(dir, 'data', 'certs', 'example.com.crt')}, ${join(dir, 'data', 'certs', 'example.com.key')} \\(will be generated on first start\\)$`, 'm'));
     assert.match(out, /^admins +boss@example\.com$/m);
@@ -144,7 +144,7 @@ describe('check', () => {
     const run = await switchboard(['check'], { cwd: empty });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^config file +none, built-in defaults$/m);
-    assert.match(run.stdout, /^listeners +c2s 0\.0\.0\.0:5222 \(STARTTLS\)$/m);
+    assert.match(run.stdout, /^listeners +0\.0\.0\.0:5222 XMPP clients \(STARTTLS\)$/m);
   });
 
   test('fails when the data directory cannot be created', async () => {

@@ -8,7 +8,7 @@ import { openStorage } from '../storage/index.js';
 import { selfSignedPaths } from '../transports/certificates.js';
 import { allModules } from '../modules/index.js';
 import { maskPassword } from './dump.js';
-import { vhostOptionsSchema } from './schema.js';
+import { listenerPorts, vhostOptionsSchema } from './schema.js';
 import type { Config, LoadedConfig } from './load.js';
 
 export interface CheckReport {
@@ -102,12 +102,9 @@ async function checkStorage(config: Config, report: CheckReport): Promise<string
 }
 
 function listeners(config: Config, report: CheckReport): string[] {
-  const { host, port, 'tls-port': tlsPort } = config.c2s;
-  if (port === 0 && tlsPort === 0) report.warnings.push('no client listener: c2s.port and c2s.tls-port are both 0');
-  return [
-    port ? `c2s ${host}:${port} (STARTTLS)` : 'c2s STARTTLS port disabled',
-    tlsPort ? `c2s ${host}:${tlsPort} (direct TLS)` : 'c2s direct TLS port disabled',
-  ];
+  const enabled = listenerPorts(config);
+  if (!enabled.some((l) => l.path[0] === 'c2s')) report.warnings.push('no client listener: c2s.port and c2s.tls-port are both 0');
+  return enabled.map(({ serves, host, port }) => `${host}:${port} ${serves}`);
 }
 
 function authentication(config: Config): string {

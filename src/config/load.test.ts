@@ -219,14 +219,20 @@ describe('errors: every problem at once, as <file>: <option.path>: <reason>', ()
       'virtual-hosts: [localhost, LOCALHOST]',
       'vhost-options: { other.org: {} }',
       'tls: { certificates: { other.org: { cert: a, key: b } } }',
-      'c2s: { port: 5222, tls-port: 5222 }',
+      'c2s: { host: 127.0.0.1, port: 5222, tls-port: 5222 }',
+      'http: { host: 127.0.0.1, port: 5280 }',
+      'websocket: { port: 5222 }',
     ].join('\n'));
     assert.deepEqual(references.problems.map((p) => p.slice(references.file.length + 2)), [
       'virtual-hosts[1]: "localhost" is listed twice',
       'vhost-options[other.org]: "other.org" is not one of virtual-hosts (localhost)',
       'tls.certificates[other.org]: "other.org" is not one of virtual-hosts (localhost)',
       'c2s.tls-port: must differ from c2s.port (both are 5222)',
+      'bosh.port: must differ from http.port (both are 5280)',
+      'websocket.port: must differ from c2s.port (both are 5222)',
     ]);
+    // One port on two different addresses is fine.
+    await loadConfig({ file: configFile('c2s: { host: 127.0.0.1, port: 8080 }\nhttp: { host: 10.0.0.1 }\n'), env: {} });
   });
 
   test('YAML syntax errors with line:column', async () => {

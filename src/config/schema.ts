@@ -136,6 +136,28 @@ export function checkCoreReferences(config: CoreConfig, ctx: z.RefinementCtx): v
       if (!known.has(host)) ctx.addIssue({ code: 'custom', path: [...path, host], message: `"${host}" is not one of virtual-hosts (${[...known].join(', ')})` });
     }
   }
-  const { port, 'tls-port': tlsPort } = config.c2s;
-  if (port !== 0 && port === tlsPort) ctx.addIssue({ code: 'custom', path: ['c2s', 'tls-port'], message: `must differ from c2s.port (both are ${port})` });
+  const listeners = listenerPorts(config);
+  listeners.forEach((listener, index) => {
+    const clash = listeners.slice(0, index).find((earlier) => earlier.port === listener.port && sameAddress(earlier.host, listener.host));
+    if (clash) ctx.addIssue({ code: 'custom', path: listener.path, message: `must differ from ${clash.path.join('.')} (both are ${listener.port})` });
+  });
+}
+
+/** Every enabled listening port: what it serves, the option that sets it, and the address it binds to. */
+export function listenerPorts(config: CoreConfig): { serves: string; path: string[]; host: string; port: number }[] {
+  const { c2s, http, bosh, websocket } = config;
+  return [
+    { serves: 'XMPP clients (STARTTLS)', path: ['c2s', 'port'], host: c2s.host, port: c2s.port },
+    { serves: 'XMPP clients (direct TLS)', path: ['c2s', 'tls-port'], host: c2s.host, port: c2s['tls-port'] },
+    { serves: 'HTTP (panel, BOSH, WebSocket, APIs)', path: ['http', 'port'], host: http.host, port: http.port },
+    { serves: 'BOSH', path: ['bosh', 'port'], host: http.host, port: bosh.port },
+    { serves: 'WebSocket', path: ['websocket', 'port'], host: http.host, port: websocket.port },
+    { serves: 'WebSocket (TLS)', path: ['websocket', 'tls-port'], host: http.host, port: websocket['tls-port'] },
+  ].filter((listener) => listener.port !== 0);
+}
+
+/** Whether two bind addresses overlap: the same, or either one all addresses. */
+function sameAddress(a: string, b: string): boolean {
+  const any = (host: string) => host === '0.0.0.0' || host === '::';
+  return a === b || any(a) || any(b);
 }
