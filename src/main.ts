@@ -3,7 +3,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { deriveCredentials } from './auth/credentials.js';
+import { deriveCredentials, PasswordError } from './auth/credentials.js';
 import { checkEnvironment } from './config/check.js';
 import { dumpConfig } from './config/dump.js';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type Config } from './config/load.js';
@@ -12,7 +12,7 @@ import { startServer } from './core/server.js';
 import { parseJid, JidError, normaliseDomain } from './jid.js';
 import { VERSION } from './modules/version.js';
 import { openStorage } from './storage/index.js';
-import type { Storage } from './storage/types.js';
+import type { Credentials, Storage } from './storage/types.js';
 
 export const USAGE = `Usage: switchboard <command> [options]
 
@@ -213,11 +213,11 @@ async function user([action, ...args]: string[], options: Options): Promise<numb
     if (action !== 'add' && !exists) throw new CommandError(`${jid} does not exist`);
     switch (action) {
       case 'add':
-        if (!(await users.create(domain, local, deriveCredentials(await readPassword(options.password))))) throw new CommandError(`${jid} already exists`);
+        if (!(await users.create(domain, local, await newCredentials(options.password)))) throw new CommandError(`${jid} already exists`);
         console.log(`added ${jid}`);
         break;
       case 'passwd':
-        if (!(await users.setCredentials(domain, local, deriveCredentials(await readPassword(options.password))))) throw new CommandError(`${jid} does not exist`);
+        if (!(await users.setCredentials(domain, local, await newCredentials(options.password)))) throw new CommandError(`${jid} does not exist`);
         console.log(`changed the password of ${jid}`);
         break;
       case 'delete':
@@ -272,6 +272,17 @@ function virtualHostOf(text: string, config: Config): string {
 function requireVirtualHost(domain: string, config: Config): void {
   const hosts = config['virtual-hosts'];
   if (!hosts.includes(domain)) throw new CommandError(`${domain} is not a virtual host of this server (virtual-hosts: ${hosts.join(', ')})`);
+}
+
+/** Credentials for the password given with --password or on standard input. */
+async function newCredentials(given: string | undefined): Promise<Credentials> {
+  const password = await readPassword(given);
+  try {
+    return deriveCredentials(password);
+  } catch (e) {
+    if (e instanceof PasswordError) throw new CommandError(`unacceptable password: ${e.message}`);
+    throw e;
+  }
 }
 
 /** The --password value, else the first line of standard input (a pipe or, with a prompt, the terminal). */

@@ -287,10 +287,14 @@ describe('user', () => {
     }
   });
 
-  test('an empty password is refused', async () => {
-    const run = await switchboard(['user', 'add', 'dave@example.com', '-c', configPath], { stdin: '' });
+  test('an empty password, or one that SASLprep prohibits, is refused', async () => {
+    let run = await switchboard(['user', 'add', 'dave@example.com', '-c', configPath], { stdin: '' });
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /empty password/);
+    assert.match(run.stderr, /^switchboard: empty password: give one with --password or on standard input\n$/);
+    run = await switchboard(['user', 'add', 'dave@example.com', '-c', configPath, '--password', 'bell\u0007']);
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, 'switchboard: unacceptable password: the password contains a prohibited character\n');
+    assert.equal((await switchboard(['user', 'list', 'example.com', '-c', configPath])).stdout, '', 'no account was created');
   });
 });
 
