@@ -159,15 +159,8 @@ function nextStopSignal(): { received: Promise<NodeJS.Signals>; cancel(): void }
 
 async function check(options: Options): Promise<number> {
   console.log(`Switchboard ${VERSION} on Node.js ${process.version} (${process.platform} ${process.arch})`);
-  let loaded;
-  try {
-    loaded = await loadConfig({ file: options.config });
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    console.error(e.message);
-    return 1;
-  }
-  const { lines, problems, warnings } = await checkEnvironment(loaded);
+  // An invalid configuration ends here, reported by main like for every command.
+  const { lines, problems, warnings } = await checkEnvironment(await loadConfig({ file: options.config }));
   console.log(lines.join('\n') + '\n');
   for (const warning of warnings) console.log(`warning: ${warning}`);
   if (problems.length === 0) {

@@ -12,7 +12,7 @@ import { listenerPorts, vhostOptionsSchema } from './schema.js';
 import type { Config, LoadedConfig } from './load.js';
 
 export interface CheckReport {
-  /** `label: value` lines, values of several lines indented under the first. */
+  /** A label column, then the value; a value of several lines continues under the first. */
   lines: string[];
   problems: string[];
   warnings: string[];
