@@ -94,6 +94,26 @@ function isNCNameStart(s: string): boolean {
   return s.length > 0 && s.charCodeAt(0) !== 58 && isNameStartAt(s, 0) && s.indexOf(':') === -1;
 }
 
+// Names repeat endlessly (`to`, `id`, `type`, `xmlns`, `message`...): the last one seen per first
+// character and length is reused instead of a fresh slice, which saves the allocation and lets
+// V8 use the same (internalised) string as a property key each time.
+const NAME_CACHE: (string | undefined)[] = new Array(128 * 32).fill(undefined);
+
+function sliceName(s: string, start: number, end: number): string {
+  const n = end - start;
+  if (n >= 32) return s.slice(start, end);
+  const key = ((s.charCodeAt(start) & 127) << 5) | n;
+  const cached = NAME_CACHE[key];
+  if (cached !== undefined && sameAt(s, start, cached, 1)) return cached;
+  return (NAME_CACHE[key] = s.slice(start, end));
+}
+
+/** Whether `s` holds `t` at `start`, given that their first `from` characters match and `s` is long enough (a loop: cheaper than startsWith for short names). */
+function sameAt(s: string, start: number, t: string, from: number): boolean {
+  for (let k = from; k < t.length; k++) if (s.charCodeAt(start + k) !== t.charCodeAt(k)) return false;
+  return true;
+}
+
 function isXmlChar(v: number): boolean {
   return v >= 0x20 ? (v <= 0xD7FF || (v >= 0xE000 && v <= 0xFFFD) || (v >= 0x10000 && v <= 0x10FFFF)) : (v === 9 || v === 10 || v === 13);
 }
@@ -211,6 +231,7 @@ const S_XML_DECL = 20;
 const E_START = 0, E_NAME = 1, E_HASH = 2, E_DEC = 3, E_HEX_START = 4, E_HEX = 5;
 
 type PrefixMap = Record<string, string>;
+const FAILED = -1;
 const BASE_SCOPE: PrefixMap = Object.assign(Object.create(null) as PrefixMap, { xml: XML_NS });
 const NO_ELEMENT = new Element('');
 
@@ -379,7 +400,7 @@ export class FastStreamParser implements StreamParser {
             if (this.headerSeen) {
               const expected = this.qnames[this.depth]!;
               const j = i + 1 + expected.length;
-              if (j < len && s.charCodeAt(j) === 62 && s.startsWith(expected, i + 1)) {
+              if (j < len && s.charCodeAt(j) === 62 && sameAt(s, i + 1, expected, 0)) {
                 i = j + 1;
                 if (!this.closeTag(expected, this.base + i)) return;
                 break;
@@ -396,6 +417,9 @@ export class FastStreamParser implements StreamParser {
             this.state = S_PI_START;
           } else if (isNameStartAt(s, i)) {
             this.nAttrs = 0;
+            const j = this.simpleStartTag(s, i);
+            if (j === FAILED) return;
+            if (j > 0) { i = j; break; }
             this.state = S_START_NAME;
           } else {
             return void this.fail('not-well-formed', 'invalid character after <', this.base + i);
@@ -407,7 +431,7 @@ export class FastStreamParser implements StreamParser {
           const start = i;
           i = scanName(s, i, len);
           if (i === len) { this.buf += s.slice(start); break; }
-          this.tagName = this.buf === '' ? s.slice(start, i) : this.buf + s.slice(start, i);
+          this.tagName = this.buf === '' ? sliceName(s, start, i) : this.buf + s.slice(start, i);
           this.buf = '';
           const c = s.charCodeAt(i);
           i++;
@@ -443,7 +467,7 @@ export class FastStreamParser implements StreamParser {
           const start = i;
           i = scanName(s, i, len);
           if (i === len) { this.buf += s.slice(start); break; }
-          this.attrName = this.buf === '' ? s.slice(start, i) : this.buf + s.slice(start, i);
+          this.attrName = this.buf === '' ? sliceName(s, start, i) : this.buf + s.slice(start, i);
           this.buf = '';
           const c = s.charCodeAt(i);
           i++;
@@ -547,7 +571,7 @@ export class FastStreamParser implements StreamParser {
           const start = i;
           i = scanName(s, i, len);
           if (i === len) { this.buf += s.slice(start); break; }
-          const name = this.buf === '' ? s.slice(start, i) : this.buf + s.slice(start, i);
+          const name = this.buf === '' ? sliceName(s, start, i) : this.buf + s.slice(start, i);
           this.buf = '';
           const c = s.charCodeAt(i);
           i++;
@@ -704,6 +728,51 @@ export class FastStreamParser implements StreamParser {
         }
       }
       if (this.failed) return;
+    }
+  }
+
+  /**
+   * Fast path for the usual start tag, whole in this chunk: `<name a='v' b="w">` or `/>`, single
+   * spaces, values without references, line ends or anything but plain characters. Returns the
+   * index after it (having opened it), 0 to let the state machine read it instead (from `i`,
+   * nothing consumed; any error is found and reported there), or FAILED.
+   */
+  private simpleStartTag(s: string, i: number): number {
+    const len = s.length;
+    let j = scanName(s, i, len);
+    if (j >= len) return 0;
+    const name = sliceName(s, i, j);
+    const names = this.attrNames;
+    const values = this.attrValues;
+    let n = 0;
+    for (;;) {
+      let c = s.charCodeAt(j);
+      if (c === 62 || (c === 47 && s.charCodeAt(j + 1) === 62)) {
+        this.tagName = name;
+        this.nAttrs = n;
+        const end = c === 62 ? j + 1 : j + 2;
+        return this.openTag(c === 47, this.base + end) ? end : this.failed ? FAILED : end;
+      }
+      if (c !== 32) return 0;
+      c = s.charCodeAt(++j);
+      if (c === 62 || c === 47) continue;
+      if (c >= 128 || (CC[c]! & NAME_START) === 0) return 0;
+      const a = j;
+      j = scanName(s, j, len);
+      if (j + 1 >= len || s.charCodeAt(j) !== 61) return 0;
+      const q = s.charCodeAt(j + 1);
+      if (q !== 39 && q !== 34) return 0;
+      const attr = sliceName(s, a, j);
+      const v = j += 2;
+      for (; j < len; j++) {
+        c = s.charCodeAt(j);
+        if (c < 128 ? (CC[c]! & ATTR_STOP) !== 0 : c >= 0xD800) break;
+      }
+      if (j >= len || c !== q) return 0;
+      const value = s.slice(v, j++);
+      if ((attr.indexOf(':') !== -1 || attr === 'xmlns') && badAttribute(attr, value)) return 0;
+      names[n] = attr;
+      values[n++] = value;
     }
   }
 

@@ -474,6 +474,7 @@ export const STREAM_PARSERS: Readonly<Record<string, new (handlers: StreamHandle
   fast: FastStreamParser,
 };
 
+/** The parser the server uses: `FastStreamParser` (see fast-parser.ts for why and how fast). */
 export function createStreamParser(handlers: StreamHandlers, limits: ParserLimits = DEFAULT_LIMITS): StreamParser {
-  return new SaxesStreamParser(handlers, limits);
+  return new FastStreamParser(handlers, limits);
 }
