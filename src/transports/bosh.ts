@@ -52,6 +52,8 @@ interface Held {
   creation?: Attrs;
   /** A pause request: answered without payloads, not cached. */
   pause?: boolean;
+  /** A terminate request: answered by the end of the stream only. */
+  terminate?: boolean;
 }
 
 interface Pending {
@@ -123,6 +125,7 @@ class BoshSession implements StreamTransport {
   /** Once ended: the response every later request gets, until the session is forgotten. */
   private final: string | undefined;
   private lastEmptyPoll = 0;
+  private streamHeader: Attrs = {};
   private lastResponseEmpty = false;
 
   constructor(
@@ -134,7 +137,6 @@ class BoshSession implements StreamTransport {
     readonly legacy: boolean,
     readonly wait: number,
     readonly hold: number,
-    readonly lang: string | undefined,
   ) {
     this.lastRid = firstRid;
   }
@@ -174,7 +176,7 @@ class BoshSession implements StreamTransport {
   end(error?: StreamError): void {
     if (this.ended) return;
     let children = '';
-    for (const el of this.queue) children += el.toString();
+    for (const el of this.queue) children += qualified(el).toString();
     this.queue = [];
     let condition: Condition | undefined;
     if (error) {
@@ -288,7 +290,7 @@ class BoshSession implements StreamTransport {
     }
     this.pauseSeconds = undefined;
     if (attrs.type === 'terminate') {
-      this.hold_({ rid, res });
+      this.hold_({ rid, res, terminate: true });
       for (const el of payload) this.stream.stanza(normalise(el));
       // The payload (typically unavailable presence) is handled before the stream closes.
       setImmediate(() => { if (!this.ended) this.stream.streamEnd(); });
@@ -312,13 +314,13 @@ class BoshSession implements StreamTransport {
     for (const el of payload) this.stream.stanza(normalise(el));
   }
 
+  /** The stream header a request stands for: the creation request's, or a restart's on top of it. */
   streamAttrs(attrs: Attrs): Attrs {
-    const out: Attrs = {};
+    const out: Attrs = { ...this.streamHeader };
     if (attrs.to !== undefined) out.to = attrs.to;
-    const version = attrs['xmpp:version'];
-    if (version !== undefined) out.version = version;
-    const lang = attrs['xml:lang'] ?? this.lang;
-    if (lang !== undefined) out['xml:lang'] = lang;
+    if (attrs['xmpp:version'] !== undefined) out.version = attrs['xmpp:version'];
+    if (attrs['xml:lang'] !== undefined) out['xml:lang'] = attrs['xml:lang'];
+    this.streamHeader = out;
     return out;
   }
 
@@ -327,12 +329,13 @@ class BoshSession implements StreamTransport {
     this.held.push(h);
     this.held.sort((a, b) => a.rid - b.rid);
     this.watch(h);
-    if (!h.creation) {
+    if (!h.creation && !h.terminate) {
       h.timer = setTimeout(() => this.answer(h), this.wait * 1000);
       h.timer.unref();
     }
     // Never more than `hold` waiting: the oldest goes back now (with whatever is queued).
-    while (this.held.length > this.hold && !this.held[0]!.creation) this.answer(this.held[0]!);
+    let oldest: Held | undefined;
+    while (this.held.length > this.hold && (oldest = this.held[0]) && !oldest.creation && !oldest.terminate) this.answer(oldest);
     this.scheduleFlush();
   }
 
@@ -370,7 +373,7 @@ class BoshSession implements StreamTransport {
   /** A response body with everything queued (and the session attributes for the creation request). */
   private drainBody(creation?: Attrs): string {
     let children = '';
-    for (const el of this.queue) children += el.toString();
+    for (const el of this.queue) children += qualified(el).toString();
     this.queue = [];
     const attrs: Attrs = { xmlns: NS_HTTPBIND };
     if (creation) Object.assign(attrs, this.creationAttrs(creation));
@@ -416,7 +419,7 @@ class BoshSession implements StreamTransport {
   private flushIfData(): void {
     if (this.ended) return;
     const first = this.held[0];
-    if (!first) return;
+    if (!first || first.terminate) return;
     if (this.queue.length || first.creation) this.answer(first);
   }
 
@@ -429,6 +432,11 @@ class BoshSession implements StreamTransport {
     }, seconds * 1000);
     this.inactivityTimer.unref();
   }
+}
+
+/** Stanzas go out in jabber:client, declared on each (the body's default namespace is httpbind). */
+function qualified(el: Element): Element {
+  return el.attrs.xmlns === undefined && !el.name.startsWith('stream:') ? el.clone({ xmlns: NS_CLIENT }) : el;
 }
 
 /** Top-level payload in jabber:client (declared or inherited from the body) becomes the stream's default namespace. */
@@ -570,7 +578,7 @@ export class BoshManager {
     const hold = Math.min(intAttr(attrs.hold) ?? 1, o.maxHold);
     let sid: string;
     do sid = randomBytes(16).toString('hex'); while (this.sessions.has(sid));
-    const session = new BoshSession(this, sid, rid, address, secure, legacy, wait, hold, attrs['xml:lang']);
+    const session = new BoshSession(this, sid, rid, address, secure, legacy, wait, hold);
     this.sessions.set(sid, session);
     session.stream = new ClientStream(this.server, session);
     session.create(attrs, res);
