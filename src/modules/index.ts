@@ -10,5 +10,6 @@ import ping from './ping.js';
 import time from './time.js';
 import amp from './amp.js';
 import lastActivity from './last-activity.js';
+import pubsub from './pubsub/index.js';
 
-export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity] as ModuleDefinition[];
+export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity, pubsub] as ModuleDefinition[];

@@ -132,6 +132,100 @@ export const migrations: readonly Migration[] = [
         CREATE INDEX offline_messages_by_pair ON offline_messages (recipient, sender);
       `,
     },
+  },  {
+    version: 3,
+    description: 'PubSub nodes, affiliations, subscriptions and items (XEP-0060, XEP-0248)',
+    // Everything is keyed by the service (pubsub.example.com, or an account for PEP) and the node
+    // name. Items carry `seq`, which grows with every publish: "newest first" and the max_items
+    // trim order by it, and republishing an id gives it a new one. SQLite takes MAX + 1 inside the
+    // write transaction; PostgreSQL a sequence, which also suits concurrent writers. Items keep a
+    // rowid table in SQLite: WITHOUT ROWID suits small rows, and payloads may be large.
+    sql: {
+      sqlite: `
+        CREATE TABLE pubsub_nodes (
+          service TEXT NOT NULL,
+          node TEXT NOT NULL,
+          config_json TEXT NOT NULL,
+          creator TEXT,
+          created_at TEXT NOT NULL,
+          PRIMARY KEY (service, node)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE pubsub_affiliations (
+          service TEXT NOT NULL,
+          node TEXT NOT NULL,
+          jid TEXT NOT NULL,
+          affiliation TEXT NOT NULL CHECK (affiliation IN ('owner', 'publisher', 'publish-only', 'member', 'outcast')),
+          PRIMARY KEY (service, node, jid)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE pubsub_subscriptions (
+          service TEXT NOT NULL,
+          node TEXT NOT NULL,
+          subid TEXT NOT NULL,
+          jid TEXT NOT NULL,
+          state TEXT NOT NULL CHECK (state IN ('subscribed', 'pending', 'unconfigured')),
+          options_json TEXT NOT NULL,
+          PRIMARY KEY (service, node, subid)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE pubsub_items (
+          service TEXT NOT NULL,
+          node TEXT NOT NULL,
+          item_id TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          publisher TEXT NOT NULL,
+          published_at TEXT NOT NULL,
+          payload TEXT NOT NULL,
+          PRIMARY KEY (service, node, item_id)
+        );
+
+        CREATE INDEX pubsub_items_by_age ON pubsub_items (service, node, seq);
+      `,
+      postgres: `
+        CREATE TABLE pubsub_nodes (
+          service TEXT COLLATE "C" NOT NULL,
+          node TEXT COLLATE "C" NOT NULL,
+          config_json TEXT NOT NULL,
+          creator TEXT COLLATE "C",
+          created_at TIMESTAMPTZ NOT NULL,
+          PRIMARY KEY (service, node)
+        );
+
+        CREATE TABLE pubsub_affiliations (
+          service TEXT COLLATE "C" NOT NULL,
+          node TEXT COLLATE "C" NOT NULL,
+          jid TEXT COLLATE "C" NOT NULL,
+          affiliation TEXT NOT NULL CHECK (affiliation IN ('owner', 'publisher', 'publish-only', 'member', 'outcast')),
+          PRIMARY KEY (service, node, jid)
+        );
+
+        CREATE TABLE pubsub_subscriptions (
+          service TEXT COLLATE "C" NOT NULL,
+          node TEXT COLLATE "C" NOT NULL,
+          subid TEXT COLLATE "C" NOT NULL,
+          jid TEXT COLLATE "C" NOT NULL,
+          state TEXT NOT NULL CHECK (state IN ('subscribed', 'pending', 'unconfigured')),
+          options_json TEXT NOT NULL,
+          PRIMARY KEY (service, node, subid)
+        );
+
+        CREATE SEQUENCE pubsub_item_seq;
+
+        CREATE TABLE pubsub_items (
+          service TEXT COLLATE "C" NOT NULL,
+          node TEXT COLLATE "C" NOT NULL,
+          item_id TEXT COLLATE "C" NOT NULL,
+          seq BIGINT NOT NULL DEFAULT nextval('pubsub_item_seq'),
+          publisher TEXT COLLATE "C" NOT NULL,
+          published_at TIMESTAMPTZ NOT NULL,
+          payload TEXT NOT NULL,
+          PRIMARY KEY (service, node, item_id)
+        );
+
+        CREATE INDEX pubsub_items_by_age ON pubsub_items (service, node, seq);
+      `,
+    },
   },
 ];
 

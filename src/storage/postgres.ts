@@ -3,7 +3,8 @@
 // its roster version) are single statements or explicit transactions.
 import pg from 'pg';
 import { migrate, selectSchemaVersion, type MigrationTarget } from './migrations.js';
-import type { Credentials, KeyValueStore, OfflineStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
+import type { Credentials, KeyValueStore, OfflineStore, PubSubStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
+import { postgresPubSubStore } from './pubsub-postgres.js';
 
 interface RosterRow {
   contact: string;
@@ -115,10 +116,12 @@ class PostgresStorage implements Storage {
   readonly users: UserStore;
   readonly roster: RosterStore;
   readonly offline: OfflineStore;
+  readonly pubsub: PubSubStore;
   private readonly keyValueStores = new Map<string, KeyValueStore>();
   private closed = false;
 
   constructor(private readonly pool: pg.Pool) {
+    this.pubsub = postgresPubSubStore(pool, (work) => transaction(pool, work));
     this.users = {
       async create(domain, username, credentials) {
         const { rowCount } = await namedQuery(pool, 'user-create',

@@ -3,7 +3,8 @@
 // roster lookups run these queries thousands of times per second under load.
 import Database from 'better-sqlite3';
 import { migrate, selectSchemaVersion, type MigrationTarget } from './migrations.js';
-import type { Credentials, KeyValueStore, OfflineMessage, OfflineStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
+import type { Credentials, KeyValueStore, OfflineMessage, OfflineStore, PubSubStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
+import { sqlitePubSubStore } from './pubsub-sqlite.js';
 
 interface RosterRow {
   contact: string;
@@ -124,11 +125,13 @@ class SqliteStorage implements Storage {
   readonly users: UserStore;
   readonly roster: RosterStore;
   readonly offline: OfflineStore;
+  readonly pubsub: PubSubStore;
   private readonly keyValueStores = new Map<string, KeyValueStore>();
   private readonly statements: ReturnType<typeof prepareStatements>;
 
   constructor(private readonly db: Database.Database) {
     const statements = (this.statements = prepareStatements(db));
+    this.pubsub = sqlitePubSubStore(db);
 
     const rosterVersion = (owner: string) => statements.selectRosterVersion.get(owner)?.version ?? 0;
     const bumpRosterVersion = (owner: string) => statements.bumpRosterVersion.get(owner)!.version;

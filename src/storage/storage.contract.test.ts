@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openStorage } from './index.js';
 import { latestSchemaVersion } from './migrations.js';
-import type { Credentials, OfflineMessage, RosterItem, Storage, StorageConfig } from './types.js';
+import type { Credentials, OfflineMessage, PubSubItemRecord, PubSubNodeRecord, PubSubSubscriptionRecord, RosterItem, Storage, StorageConfig } from './types.js';
 
 /** A place to create databases in, and a way to reach them behind the storage layer's back. */
 interface TestBackend {
@@ -389,6 +389,130 @@ function storageContract(createBackend: () => Promise<TestBackend>): void {
       await storage.close();
       storage = await openStorage(backend.config, backend.dataDir);
       assert.deepEqual(await storage.offline.list('tea@example.org'), [{ id, ...kept }]);
+    });
+  });
+
+  describe('pubsub', () => {
+    const service = 'pubsub.example.org';
+    const node = (name: string, changes: Partial<PubSubNodeRecord> = {}): PubSubNodeRecord => ({
+      service, node: name, config: { title: name, maxItems: 10, collection: [] }, createdAt: new Date('2024-02-03T04:05:06.789Z'), ...changes,
+    });
+    const item = (id: string, payload = `<state xmlns='http://asterisk.org' eid='00:11:22:33:44:55'>INUSE</state>`): PubSubItemRecord => ({
+      id, publisher: 'ast1@example.org', payload, publishedAt: new Date('2024-02-03T04:05:07.000Z'),
+    });
+    const ids = async (name: string, query?: { ids?: string[]; max?: number }) => (await storage.pubsub.getItems(service, name, query)).map((i) => i.id);
+
+    it('creates a node once, with its creator as owner; a duplicate keeps the first', async () => {
+      const store = storage.pubsub;
+      assert.equal(await store.createNode(node('n1', { creator: 'ann@example.org' }), 'ann@example.org'), true);
+      assert.equal(await store.createNode(node('n1', { config: { title: 'other' } }), 'bob@example.org'), false);
+      assert.equal(await store.createNode(node('service-owned')), true);
+      const state = await store.loadService(service);
+      assert.deepEqual(state.nodes.filter((n) => n.node === 'n1' || n.node === 'service-owned'), [
+        node('n1', { creator: 'ann@example.org' }), node('service-owned'),
+      ]);
+      assert.deepEqual(state.affiliations.filter((a) => a.node === 'n1'), [{ node: 'n1', jid: 'ann@example.org', affiliation: 'owner' }]);
+      assert.deepEqual(state.affiliations.filter((a) => a.node === 'service-owned'), []);
+      assert.deepEqual(await store.loadService('pubsub.elsewhere.org'), { nodes: [], affiliations: [], subscriptions: [] });
+    });
+
+    it('replaces a configuration and sets, changes and removes affiliations', async () => {
+      const store = storage.pubsub;
+      await store.createNode(node('n2'), 'ann@example.org');
+      await store.setNodeConfig(service, 'n2', { title: 'renamed', collection: ['c'] });
+      await store.setAffiliation(service, 'n2', 'bob@example.org', 'publisher');
+      await store.setAffiliation(service, 'n2', 'bob@example.org', 'outcast');
+      await store.setAffiliation(service, 'n2', 'cat@example.org', 'member');
+      await store.setAffiliation(service, 'n2', 'cat@example.org', 'none');
+      await store.setAffiliation(service, 'n2', 'nobody@example.org', 'none');
+      const state = await store.loadService(service);
+      assert.deepEqual(state.nodes.find((n) => n.node === 'n2')!.config, { title: 'renamed', collection: ['c'] });
+      assert.deepEqual(state.affiliations.filter((a) => a.node === 'n2'), [
+        { node: 'n2', jid: 'ann@example.org', affiliation: 'owner' },
+        { node: 'n2', jid: 'bob@example.org', affiliation: 'outcast' },
+      ]);
+    });
+
+    it('stores subscriptions by subid with their options, replaces and deletes them', async () => {
+      const store = storage.pubsub;
+      await store.createNode(node('n3'));
+      const first: PubSubSubscriptionRecord = { node: 'n3', jid: 'dan@example.org', subid: 's1', state: 'pending', options: { expire: 'presence' } };
+      const second: PubSubSubscriptionRecord = { node: 'n3', jid: 'dan@example.org/res', subid: 's2', state: 'subscribed', options: {} };
+      await store.setSubscription(service, first);
+      await store.setSubscription(service, second);
+      await store.setSubscription(service, { ...first, state: 'subscribed' });
+      await store.deleteSubscription(service, 'n3', 's2');
+      await store.deleteSubscription(service, 'n3', 'missing');
+      const state = await store.loadService(service);
+      assert.deepEqual(state.subscriptions.filter((s) => s.node === 'n3'), [{ ...first, state: 'subscribed' }]);
+    });
+
+    it('keeps items newest first; republishing an id replaces the item and makes it the newest', async () => {
+      const store = storage.pubsub;
+      await store.createNode(node('n4'));
+      for (const id of ['a', 'b', 'c']) await store.publishItem(service, 'n4', item(id));
+      await store.publishItem(service, 'n4', item('a', `<mailbox xmlns='http://asterisk.org'><NEWMSGS>2</NEWMSGS></mailbox>`));
+      assert.deepEqual(await ids('n4'), ['a', 'c', 'b']);
+      assert.deepEqual((await store.getItems(service, 'n4', { max: 1 }))[0], item('a', `<mailbox xmlns='http://asterisk.org'><NEWMSGS>2</NEWMSGS></mailbox>`));
+      assert.deepEqual(await ids('n4', { max: 2 }), ['a', 'c']);
+      assert.deepEqual(await ids('n4', { ids: ['b', 'missing', 'a', 'b'] }), ['a', 'b']);
+      assert.deepEqual(await ids('n4', { max: 0 }), []);
+      assert.deepEqual(await ids('nothing-here'), []);
+    });
+
+    it('keeps only the newest max items, also under concurrent publishes', async () => {
+      const store = storage.pubsub;
+      await store.createNode(node('n5'));
+      for (const id of ['a', 'b', 'c', 'd']) await store.publishItem(service, 'n5', item(id), 2);
+      assert.deepEqual(await ids('n5'), ['d', 'c']);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store.publishItem(service, 'n5', item(`x${i}`), 3)));
+      assert.equal((await ids('n5')).length, 3);
+    });
+
+    it('retracts one item, purges all, and keeps unicode payloads as written', async () => {
+      const store = storage.pubsub;
+      await store.createNode(node('n6'));
+      const odd = item('ü 😀 <&>', `<note xmlns='urn:x'>twö &lt;&amp;&gt; 😀</note>`);
+      await store.publishItem(service, 'n6', odd);
+      await store.publishItem(service, 'n6', item('b'));
+      assert.deepEqual(await store.getItems(service, 'n6', { ids: [odd.id] }), [odd]);
+      assert.equal(await store.retractItem(service, 'n6', 'b'), true);
+      assert.equal(await store.retractItem(service, 'n6', 'b'), false);
+      assert.deepEqual(await ids('n6'), [odd.id]);
+      await store.purgeItems(service, 'n6');
+      assert.deepEqual(await ids('n6'), []);
+    });
+
+    it('deletes a node with its affiliations, subscriptions and items, and nothing of other nodes', async () => {
+      const store = storage.pubsub;
+      for (const name of ['gone', 'kept']) {
+        await store.createNode(node(name), 'eve@example.org');
+        await store.setSubscription(service, { node: name, jid: 'fay@example.org', subid: `sub-${name}`, state: 'subscribed', options: {} });
+        await store.publishItem(service, name, item('i'));
+      }
+      await store.createNode({ ...node('gone'), service: 'pubsub.other.org' });
+      assert.equal(await store.deleteNode(service, 'gone'), true);
+      assert.equal(await store.deleteNode(service, 'gone'), false);
+      const state = await store.loadService(service);
+      assert.equal(state.nodes.some((n) => n.node === 'gone'), false);
+      assert.equal(state.affiliations.some((a) => a.node === 'gone'), false);
+      assert.equal(state.subscriptions.some((s) => s.node === 'gone'), false);
+      assert.deepEqual(await ids('gone'), []);
+      assert.deepEqual(await ids('kept'), ['i']);
+      assert.equal((await store.loadService('pubsub.other.org')).nodes.length, 1, 'the same name on another service stays');
+    });
+
+    it('keeps nodes, affiliations, subscriptions and items across a restart', async () => {
+      await storage.pubsub.createNode(node('durable'), 'gil@example.org');
+      await storage.pubsub.setSubscription(service, { node: 'durable', jid: 'hal@example.org', subid: 'sd', state: 'subscribed', options: { deliver: true } });
+      await storage.pubsub.publishItem(service, 'durable', item('one'));
+      await storage.close();
+      storage = await openStorage(backend.config, backend.dataDir);
+      const state = await storage.pubsub.loadService(service);
+      assert.deepEqual(state.nodes.find((n) => n.node === 'durable'), node('durable'));
+      assert.ok(state.affiliations.some((a) => a.node === 'durable' && a.jid === 'gil@example.org' && a.affiliation === 'owner'));
+      assert.ok(state.subscriptions.some((s) => s.subid === 'sd' && s.options.deliver === true));
+      assert.deepEqual(await storage.pubsub.getItems(service, 'durable'), [item('one')]);
     });
   });
 

@@ -94,6 +94,8 @@ export interface Storage {
   readonly roster: RosterStore;
   /** Messages kept for accounts that were offline (XEP-0160). */
   readonly offline: OfflineStore;
+  /** PubSub nodes, affiliations, subscriptions and items (XEP-0060, XEP-0248). */
+  readonly pubsub: PubSubStore;
   /** A key-value store private to one feature, named by that feature (e.g. 'last-activity'). */
   keyValue(namespace: string): KeyValueStore;
   /** The schema version this database is at, after migrations. */
@@ -102,3 +104,69 @@ export interface Storage {
 }
 
 export type StorageConfig = { type: 'sqlite'; path?: string } | { type: 'postgres'; url: string };
+
+/** A PubSub node as stored (XEP-0060). Nodes belong to a service: a pubsub component's JID or, for PEP, an account's bare JID. */
+export interface PubSubNodeRecord {
+  service: string;
+  node: string;
+  /** The node configuration, as the PubSub module defines it; stored as JSON. */
+  config: Record<string, unknown>;
+  /** Bare JID of the entity that created the node; undefined for nodes the service created on its own. */
+  creator?: string;
+  createdAt: Date;
+}
+
+/** XEP-0060 section 4.1 affiliations; 'none' is the absence of a record. */
+export type PubSubAffiliation = 'owner' | 'publisher' | 'publish-only' | 'member' | 'outcast';
+
+export interface PubSubSubscriptionRecord {
+  node: string;
+  /** The subscribed JID as requested, bare or full. */
+  jid: string;
+  /** Unique per node (XEP-0060 section 6.1.6). */
+  subid: string;
+  state: 'subscribed' | 'pending' | 'unconfigured';
+  /** Subscription options (pubsub#subscribe_options), as the PubSub module defines them; stored as JSON. */
+  options: Record<string, unknown>;
+}
+
+export interface PubSubItemRecord {
+  id: string;
+  /** JID of the entity that published the item. */
+  publisher: string;
+  /** The item's payload elements, serialised (empty for a notification-only item). */
+  payload: string;
+  publishedAt: Date;
+}
+
+/** Everything of one service except its items: what the PubSub module keeps in memory. */
+export interface PubSubServiceState {
+  nodes: PubSubNodeRecord[];
+  affiliations: { node: string; jid: string; affiliation: PubSubAffiliation }[];
+  subscriptions: PubSubSubscriptionRecord[];
+}
+
+export interface PubSubStore {
+  loadService(service: string): Promise<PubSubServiceState>;
+  /** Creates a node, with `owner` (a bare JID) as its first owner if given; false when the node already exists. */
+  createNode(node: PubSubNodeRecord, owner?: string): Promise<boolean>;
+  setNodeConfig(service: string, node: string, config: Record<string, unknown>): Promise<void>;
+  /** Deletes a node with its affiliations, subscriptions and items; false when it did not exist. */
+  deleteNode(service: string, node: string): Promise<boolean>;
+  /** Sets (or with 'none' removes) the affiliation of a bare JID with a node. */
+  setAffiliation(service: string, node: string, jid: string, affiliation: PubSubAffiliation | 'none'): Promise<void>;
+  /** Inserts or replaces the subscription with the same node and subid. */
+  setSubscription(service: string, subscription: PubSubSubscriptionRecord): Promise<void>;
+  deleteSubscription(service: string, node: string, subid: string): Promise<void>;
+  /**
+   * Stores an item as the newest of its node, replacing the one with the same id, then keeps only
+   * the newest `maxItems` items of the node (all when undefined). One atomic step.
+   */
+  publishItem(service: string, node: string, item: PubSubItemRecord, maxItems?: number): Promise<void>;
+  /** Items of a node, newest first: those with the given ids, or the newest `max`, or all. */
+  getItems(service: string, node: string, query?: { ids?: string[]; max?: number }): Promise<PubSubItemRecord[]>;
+  /** Deletes one item; false when it did not exist. */
+  retractItem(service: string, node: string, id: string): Promise<boolean>;
+  /** Deletes every item of a node. */
+  purgeItems(service: string, node: string): Promise<void>;
+}

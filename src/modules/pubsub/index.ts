@@ -1,0 +1,112 @@
+// PubSub (XEP-0060) with collection nodes (XEP-0248): one service per virtual host, at
+// pubsub.<host> by default, persistent in storage. It is the device-state hub of Asterisk
+// clusters: asterisk.ts holds what Asterisk needs beyond the XEPs, on by default and
+// configurable per service (README "PubSub and Asterisk").
+import { z } from 'zod';
+import { defineModule } from '../../core/module-definition.js';
+import type { ModuleContext } from '../../core/modules.js';
+import type { ClientSession } from '../../core/session.js';
+import { AsteriskRules, type AsteriskOptions } from './asterisk.js';
+import { ACCESS_MODELS, PUBLISH_MODELS } from './config.js';
+import { PubSubProtocol } from './protocol.js';
+import { PubSubService } from './service.js';
+import { Subscriptions } from './subscriptions.js';
+
+/** The asterisk options without defaults: per-service overrides leave out what they keep. */
+const asteriskFields = {
+  enabled: z.boolean().describe('Apply the Asterisk rules below at all; off makes a plain XEP-0060 service'),
+  'device-state-node': z.string().min(1).describe('Node (flat mode) or collection (collection_nodes=yes) Asterisk distributes device states through'),
+  'mwi-node': z.string().min(1).describe('Node or collection Asterisk distributes mailbox (MWI) counts through'),
+  autocreate: z.boolean()
+    .describe('Create those two when a subscribe or publish first names them, and the leaves Asterisk publishes to without creating them'),
+  'validate-payloads': z.boolean()
+    .describe('Refuse <state> and <mailbox> items that would crash a subscribed Asterisk (bad-request), under those two nodes'),
+  'access-model': z.enum(ACCESS_MODELS).describe('Access model of the nodes created for Asterisk'),
+  'publish-model': z.enum(PUBLISH_MODELS).describe('Publish model of the nodes created for Asterisk (open: every account may publish)'),
+};
+
+const asteriskSchema = z.object({
+  enabled: asteriskFields.enabled.default(true),
+  'device-state-node': asteriskFields['device-state-node'].default('device_state'),
+  'mwi-node': asteriskFields['mwi-node'].default('message_waiting'),
+  autocreate: asteriskFields.autocreate.default(true),
+  'validate-payloads': asteriskFields['validate-payloads'].default(true),
+  'access-model': asteriskFields['access-model'].default('open'),
+  'publish-model': asteriskFields['publish-model'].default('open'),
+}).strict() satisfies z.ZodType<AsteriskOptions>;
+
+const configSchema = z.object({
+  address: z.string().min(1).default('pubsub.{host}')
+    .describe('Address of the PubSub service of each virtual host; {host} stands for the host'),
+  'max-item-size': z.number().int().min(256).default(65536).describe('Largest item payload accepted, in bytes (payload-too-big beyond)'),
+  'max-items': z.number().int().min(1).default(10000)
+    .describe('Most items a node keeps (the default and the ceiling of pubsub#max_items); Asterisk keeps one item per device in its flat node'),
+  'max-nodes-per-user': z.number().int().min(0).default(10000)
+    .describe('Most nodes one account may create (max-nodes-exceeded beyond); an Asterisk creates one per device'),
+  'auto-create': z.boolean().default(false).describe('Publishing to a missing node creates it (XEP-0060 auto-create), for everyone'),
+  asterisk: asteriskSchema.prefault({}).describe('COMPAT: what Asterisk res_xmpp needs beyond the XEPs (README "PubSub and Asterisk")'),
+  services: z.record(z.string(), z.object({
+    asterisk: z.object(asteriskFields).partial().strict().prefault({}).describe('The asterisk options that differ for this service'),
+  }).strict().describe('Settings of one PubSub service')).prefault({})
+    .describe('Per-service settings, keyed by service address (e.g. pubsub.example.com), overriding the asterisk options above'),
+}).strict();
+
+type PubSubOptions = z.infer<typeof configSchema>;
+
+export default defineModule({
+  name: 'pubsub',
+  description: 'Publish-subscribe (XEP-0060) with collection nodes (XEP-0248), the device-state hub of Asterisk clusters',
+  specs: ['XEP-0060', 'XEP-0248'],
+  config: configSchema,
+  async setup(ctx) {
+    const services: RunningService[] = [];
+    const removers: (() => void)[] = [];
+    for (const host of ctx.core['virtual-hosts']) {
+      const running = await startService(ctx, ctx.config, ctx.config.address.replaceAll('{host}', host));
+      services.push(running);
+      removers.push(ctx.router.addService(running.service.jid, (r) => running.protocol.handle(r)));
+    }
+    hookPresence(ctx, services);
+    return () => { for (const remove of removers) remove(); };
+  },
+});
+
+interface RunningService {
+  service: PubSubService;
+  subscriptions: Subscriptions;
+  protocol: PubSubProtocol;
+}
+
+async function startService(ctx: ModuleContext, options: PubSubOptions, jid: string): Promise<RunningService> {
+  const asterisk = new AsteriskRules({ ...options.asterisk, ...options.services[jid]?.asterisk });
+  const service = new PubSubService(jid, ctx, {
+    maxItemSize: options['max-item-size'],
+    maxItems: options['max-items'],
+    maxNodesPerUser: options['max-nodes-per-user'],
+    autoCreate: options['auto-create'],
+  }, asterisk);
+  const subscriptions = new Subscriptions(service);
+  await service.tree.load();
+  await subscriptions.dropOfflinePresenceSubscriptions((subscriber) => ctx.sessions.available(subscriber.split('/')[0]!).length > 0);
+  ctx.log.info({ service: jid, nodes: [...service.tree.all()].length }, 'PubSub service ready');
+  return { service, subscriptions, protocol: new PubSubProtocol(service, subscriptions) };
+}
+
+/**
+ * Subscriptions with pubsub#expire=presence end when the subscriber goes unavailable: by
+ * unavailable presence, or by its session ending in any way (Asterisk stops with a bare TCP
+ * close). Hooked above the presence module without claiming the event.
+ */
+function hookPresence(ctx: ModuleContext, services: RunningService[]): void {
+  const ended = (session: ClientSession, stillAvailable: boolean) => Promise.all(services.map(({ service, subscriptions }) =>
+    service.exclusive(() => subscriptions.presenceEnded(session.jid, stillAvailable))));
+  const othersAvailable = (session: ClientSession) => ctx.sessions.available(session.jid.bare).some((s) => s !== session);
+  ctx.hooks.on('presence/broadcast', async ({ stanza, origin }) => {
+    if (stanza.attrs.type === 'unavailable') await ended(origin, othersAvailable(origin));
+  }, 100);
+  ctx.hooks.on('session/closed', async (session) => { await ended(session, othersAvailable(session)); });
+  ctx.hooks.on('account/deleted', async ({ domain, username }) => {
+    await Promise.all(services.map(({ service, subscriptions }) => service.exclusive(() => subscriptions.accountDeleted(`${username}@${domain}`))));
+  });
+}
+
