@@ -11,6 +11,7 @@ import type { SessionManager } from './sessions.js';
 import type { IqHandlers } from './iq.js';
 import type { Disposer, ModuleDefinition } from './module-definition.js';
 import type { HttpRoutes } from '../http/server.js';
+import type { VhostRegistry } from './vhosts.js';
 
 /** An IQ received before authentication (in-band registration). */
 export type PreAuthIqHandler = (req: { iq: Element; payload: Element; domain: string; secure: boolean }) => Element | void | Promise<Element | void>;
@@ -42,7 +43,9 @@ export interface ModuleContext<C = unknown> {
   identities(): { category: string; type: string; name?: string }[];
   /** Whether a bare JID is a configured administrator. */
   isAdmin(bare: string): boolean;
-  vhostOption(domain: string, option: 'anonymous-login' | 'in-band-registration'): boolean;
+  vhostOption(domain: string, option: 'anonymous-login' | 'in-band-registration' | 'tls-required'): boolean;
+  /** The virtual hosts, configured and added at runtime, with their settings; changes persist and take effect at once. */
+  vhosts: VhostRegistry;
 }
 
 export interface LoadedModule {

@@ -15,11 +15,16 @@ import type { ClientSession } from './session.js';
 /** A service owning a whole domain (e.g. pubsub.example.com). */
 export type DomainService = (routed: Routed) => void | Promise<void>;
 
+/** The virtual hosts served now (core/vhosts.ts: hosts come and go at runtime). */
+export interface LocalHosts {
+  has(domain: string): boolean;
+}
+
 export class Router {
   private readonly services = new Map<string, DomainService>();
 
   constructor(
-    private readonly hosts: ReadonlySet<string>,
+    private readonly hosts: LocalHosts,
     private readonly hooks: Hooks<ServerEvents>,
     private readonly sessions: SessionManager,
     private readonly iq: IqRegistry,

@@ -15,6 +15,7 @@ import { Admission } from './admission.js';
 import { loadModules, unloadModules, type LoadedModule, type ModuleContext, type PreAuthIqHandler } from './modules.js';
 import type { ModuleDefinition } from './module-definition.js';
 import { StreamError } from './errors.js';
+import { VhostRegistry, type VhostChange } from './vhosts.js';
 import { loadCertificates, type CertificateStore } from '../transports/certificates.js';
 import { listenC2S, type Listener } from '../transports/tcp.js';
 import { HttpService } from '../http/server.js';
@@ -33,7 +34,6 @@ export class Server {
   readonly hooks = new Hooks<ServerEvents>();
   readonly sessions = new SessionManager();
   readonly iq = new IqRegistry();
-  readonly hosts: ReadonlySet<string>;
   readonly router: Router;
   readonly admission: Admission;
   readonly preAuthIq = new Map<string, PreAuthIqHandler>();
@@ -49,10 +49,12 @@ export class Server {
   private modules: LoadedModule[] = [];
   private listeners: Listener[] = [];
 
-  private constructor(readonly config: Config, readonly storage: Storage, readonly certificates: CertificateStore, readonly log: Logger) {
-    this.hosts = new Set(config['virtual-hosts'].map((h) => h.toLowerCase()));
+  private constructor(readonly config: Config, readonly storage: Storage, readonly certificates: CertificateStore, readonly log: Logger,
+    /** Virtual hosts: those of the configuration file and those added at runtime. */
+    readonly vhosts: VhostRegistry) {
     this.admins = new Set(config.admins.map((a) => a.toLowerCase()));
-    this.router = new Router(this.hosts, this.hooks, this.sessions, this.iq, log.child({ component: 'router' }));
+    this.router = new Router(vhosts, this.hooks, this.sessions, this.iq, log.child({ component: 'router' }));
+    vhosts.onChange((change) => this.vhostChanged(change));
     this.admission = new Admission(config.c2s['max-unauthenticated-per-ip']);
     this.http = new HttpService(log.child({ component: 'http' }), config.http['cors-origins']);
   }
@@ -62,7 +64,9 @@ export class Server {
     const storage = await openStorage(config.storage, config['data-dir']);
     try {
       const certificates = await loadCertificates(config, log);
-      const server = new Server(config, storage, certificates, log);
+      const vhosts = await VhostRegistry.open(config, storage, log.child({ component: 'vhosts' }));
+      for (const vhost of vhosts.list()) if (!vhost.configured) await certificates.ensure(vhost.domain);
+      const server = new Server(config, storage, certificates, log, vhosts);
       server.modules = await loadModules(options.modules ?? allModules, (def) => server.contextFor(def));
       return server;
     } catch (e) {
@@ -87,12 +91,27 @@ export class Server {
     return this.listeners.map((l) => l.address());
   }
 
-  isLocalHost(domain: string): boolean {
-    return this.hosts.has(domain);
+  /** Domains served now. */
+  get hosts(): ReadonlySet<string> {
+    return new Set(this.vhosts.served());
   }
 
-  vhostOption(domain: string, option: 'anonymous-login' | 'in-band-registration'): boolean {
-    return this.config['vhost-options'][domain]?.[option] ?? false;
+  isLocalHost(domain: string): boolean {
+    return this.vhosts.has(domain);
+  }
+
+  vhostOption(domain: string, option: 'anonymous-login' | 'in-band-registration' | 'tls-required'): boolean {
+    return this.vhosts.option(domain, option);
+  }
+
+  /** A host added at runtime gets a certificate; a host removed or disabled ends its sessions. */
+  private async vhostChanged({ kind, vhost }: VhostChange): Promise<void> {
+    if (kind !== 'removed' && vhost.enabled && !vhost.configured) await this.certificates.ensure(vhost.domain);
+    if (kind === 'removed' || !vhost.enabled) {
+      for (const s of [...this.sessions.all()]) {
+        if (s.jid.domain === vhost.domain) s.close(new StreamError('host-gone', `${vhost.domain} is no longer served here`));
+      }
+    }
   }
 
   preAuthFeatures(domain: string): Element[] {
@@ -146,6 +165,7 @@ export class Server {
       identities: () => this.discoIdentities,
       isAdmin: (bare) => this.admins.has(bare),
       vhostOption: (domain, option) => this.vhostOption(domain, option),
+      vhosts: this.vhosts,
     };
   }
 }

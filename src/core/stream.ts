@@ -187,7 +187,8 @@ export class ClientStream implements ClientSession {
   }
 
   private encryptionRequired(): boolean {
-    return this.server.config.c2s['require-encryption'] && !this.transport.secure && !isLoopback(this.remoteAddress);
+    const required = this.server.config.c2s['require-encryption'] || this.server.vhostOption(this.domain, 'tls-required');
+    return required && !this.transport.secure && !isLoopback(this.remoteAddress);
   }
 
   private offeredMechanisms(): string[] {

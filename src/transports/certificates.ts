@@ -1,5 +1,8 @@
 // TLS certificates per virtual host: PEM files from the configuration, else a self-signed
 // certificate generated into <data-dir>/certs on first start. SNI picks the host's context.
+// Virtual hosts added at runtime (core/vhosts.ts) get theirs through `ensure`: the PEM files
+// <data-dir>/certs/<host>.crt and .key if an operator put them there, else a self-signed pair
+// generated there on demand.
 import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
@@ -13,6 +16,8 @@ export interface CertificateStore {
   readonly defaultContext: SecureContext;
   /** Certificate and key file per virtual host, for `switchboard check`. */
   readonly files: Map<string, { cert: string; key: string; generated: boolean }>;
+  /** Loads (generating it if need be) the certificate of a host added at runtime; a no-op for a host that has one. */
+  ensure(host: string): Promise<void>;
 }
 
 export function selfSignedPaths(dataDir: string, host: string): { cert: string; key: string } {
@@ -41,7 +46,8 @@ async function generateSelfSigned(host: string, paths: { cert: string; key: stri
 export async function loadCertificates(config: CoreConfig, log: Logger): Promise<CertificateStore> {
   const contexts = new Map<string, SecureContext>();
   const files = new Map<string, { cert: string; key: string; generated: boolean }>();
-  for (const host of config['virtual-hosts']) {
+  const pending = new Map<string, Promise<void>>();
+  const load = async (host: string): Promise<void> => {
     const configured = config.tls.certificates[host];
     let paths: { cert: string; key: string };
     let generated = false;
@@ -67,7 +73,8 @@ export async function loadCertificates(config: CoreConfig, log: Logger): Promise
       throw new Error(`tls.certificates.${host}: invalid certificate or key (${(e as Error).message})`);
     }
     files.set(host, { ...paths, generated });
-  }
+  };
+  for (const host of config['virtual-hosts']) await load(host);
   const defaultContext = contexts.get(config['virtual-hosts'][0]!)!;
   return {
     defaultContext,
@@ -79,6 +86,15 @@ export async function loadCertificates(config: CoreConfig, log: Logger): Promise
       // A service subdomain (pubsub.example.com) uses its parent host's certificate.
       for (let dot = name.indexOf('.'); !ctx && dot >= 0; dot = name.indexOf('.', dot + 1)) ctx = contexts.get(name.slice(dot + 1));
       return ctx ?? defaultContext;
+    },
+    ensure(host) {
+      if (contexts.has(host)) return Promise.resolve();
+      let p = pending.get(host);
+      if (!p) {
+        p = load(host).finally(() => pending.delete(host));
+        pending.set(host, p);
+      }
+      return p;
     },
   };
 }
