@@ -36,4 +36,10 @@ export interface ServerEvents {
   /** A roster item changed (or was removed); the roster module pushes it to interested resources. */
   'roster/changed': { owner: string; item: RosterItem; removed: boolean };
   'account/deleted': { domain: string; username: string };
+  /**
+   * A client proved who it is (SASL or jabber:iq:auth) and is about to be logged in. A handler
+   * that returns true refuses the login (e.g. a disabled account), with `refusal` as the text
+   * the client gets.
+   */
+  'account/authenticating': { domain: string; username: string; anonymous: boolean; refusal?: string };
 }

@@ -191,6 +191,13 @@ export class ClientStream implements ClientSession {
     return required && !this.transport.secure && !isLoopback(this.remoteAddress);
   }
 
+  /** Asks the modules whether an authenticated account may log in; returns the refusal text, if refused. */
+  private async loginRefusal(username: string, anonymous: boolean): Promise<string | undefined> {
+    const check = { domain: this.domain, username, anonymous, refusal: undefined as string | undefined };
+    if (!(await this.server.hooks.fire('account/authenticating', check))) return undefined;
+    return check.refusal ?? 'this account may not log in';
+  }
+
   private offeredMechanisms(): string[] {
     if (this.encryptionRequired()) return [];
     const bindings = this.transport.channelBindings();
@@ -305,6 +312,8 @@ export class ClientStream implements ClientSession {
     this.sasl = undefined;
     if (step.kind === 'failure') return this.saslFailure(step.condition, step.text);
     const username = step.username ?? randomBytes(8).toString('hex');
+    const refusal = await this.loginRefusal(username, step.username === undefined);
+    if (refusal !== undefined) return this.saslFailure('account-disabled', refusal);
     this.anonymous = step.username === undefined;
     this.authSucceeded(username);
     this.transport.sendElement(xml('success', { xmlns: NS_SASL }, step.additionalData?.toString('base64')));
@@ -408,6 +417,8 @@ export class ClientStream implements ClientSession {
       if (++this.authFailures >= MAX_AUTH_FAILURES) return this.close(new StreamError('policy-violation', 'too many failed authentication attempts'));
       return reply(new StanzaError('not-authorized'));
     }
+    const refusal = await this.loginRefusal(jid.local, false);
+    if (refusal !== undefined) return reply(new StanzaError('not-authorized', refusal));
     this.authSucceeded(jid.local);
     this.completeBinding(jid);
     this.sendNegotiation(iq);
