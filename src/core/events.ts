@@ -42,4 +42,9 @@ export interface ServerEvents {
    * the client gets.
    */
   'account/authenticating': { domain: string; username: string; anonymous: boolean; refusal?: string };
+  /**
+   * disco#items of a virtual host (no node) is being answered for `from`: handlers append
+   * items, which may depend on who asks (admin components are shown to administrators only).
+   */
+  'disco/host-items': { from: JID; to: JID; items: Element[] };
 }

@@ -2,7 +2,7 @@
 // it (pubsub.<host>, ...), and the identity of accounts.
 import { defineModule } from '../core/module-definition.js';
 import { StanzaError } from '../core/errors.js';
-import { xml } from '../xml/element.js';
+import { xml, type Element } from '../xml/element.js';
 
 export const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 export const NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
@@ -22,11 +22,14 @@ export default defineModule({
       },
     });
     ctx.iq('host', NS_DISCO_ITEMS, {
-      get({ payload, to }) {
+      async get({ payload, from, to }) {
         if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
         // Services named under this host (pubsub.example.com for example.com).
         const services = ctx.router.serviceDomains().filter((d) => d.endsWith('.' + to.domain));
-        return xml('query', { xmlns: NS_DISCO_ITEMS }, services.map((jid) => xml('item', { jid })));
+        // Items other modules show to this requester (e.g. admin components, to administrators).
+        const extra = { from, to, items: [] as Element[] };
+        await ctx.hooks.fire('disco/host-items', extra);
+        return xml('query', { xmlns: NS_DISCO_ITEMS }, services.map((jid) => xml('item', { jid })), extra.items);
       },
     });
     ctx.iq('account', NS_DISCO_INFO, {
