@@ -3,6 +3,26 @@
 // restricted XML profile (no DTD, comments, processing instructions or undeclared entity
 // references) and the configured limits, and reports the first violation as a stream error
 // condition; after that it ignores further input.
+//
+// Two implementations of this contract: `FastStreamParser` (fast-parser.ts), hand-written, the
+// one `createStreamParser` returns; and `SaxesStreamParser` below, on the saxes library, kept
+// as the reference the conformance tests (parser.test.ts) and the benchmark (bench/parser.ts)
+// compare it with. `STREAM_PARSERS` lists both.
+//
+// The contract, in short (parser.test.ts has the details):
+// - Stanzas: one Element each, names unprefixed; an element has an `xmlns` attribute exactly
+//   where its namespace differs from its parent's (for a stanza: from the stream's default
+//   namespace); namespace declarations are dropped, except `xmlns:p` kept beside a prefixed
+//   attribute `p:a` (other than `xml:`); references decoded, line ends and attribute values
+//   normalised as XML says, one string per run of character data (CDATA included).
+// - Whitespace between stanzas is ignored; any other character data there is not-well-formed.
+// - Comments, DTDs, processing instructions (other than the XML declaration at the very
+//   start) and undeclared entities are restricted-xml, reported where they start.
+// - Stanzas completed before an error are delivered, the faulty one is not; nothing is
+//   reported after the first error or the stream end, and `failed` is then true.
+// - Sizes count UTF-16 units of the decoded text. They are checked where the header, a stanza
+//   or whitespace between stanzas ends and at the end of each write, so an error found first
+//   in the same write wins, and at most maxStanzaSize plus one chunk is ever pending.
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { Element, type Attrs } from './element.js';
 import { FastStreamParser, Utf8StreamDecoder, isNameStartAt, scanName } from './fast-parser.js';
@@ -40,8 +60,12 @@ export interface StreamHandlers {
 }
 
 export interface StreamParser {
+  /** Bytes from the transport (UTF-8, any cut), or already decoded text. */
   write(chunk: Buffer | string): void;
-  /** The peer closed the transport: a stream left open is simply abandoned. */
+  /**
+   * True once an error or the stream end was reported; later writes are ignored. (There is no
+   * end of input: when the peer closes the transport, a stream left open is simply abandoned.)
+   */
   readonly failed: boolean;
 }
 
