@@ -33,11 +33,14 @@ export class AccessControl {
     }
   }
 
-  /** Retracting (section 7.2): owners and publishers; a publish-only entity only its own items. */
-  canRetract(node: PubSubNode, bare: string, itemPublisher: string | undefined): boolean {
+  /**
+   * Retracting (section 7.2): owners and publishers any item; whoever may publish (publish-only,
+   * or anyone under an open publish model) the items it published itself.
+   */
+  canRetract(node: PubSubNode, bare: string, itemPublisher: string): boolean {
     const affiliation = this.affiliation(node, bare);
     if (affiliation === 'owner' || affiliation === 'publisher') return true;
-    return affiliation === 'publish-only' && itemPublisher !== undefined && bareOf(itemPublisher) === bare;
+    return bareOf(itemPublisher) === bare && this.canPublish(node, bare);
   }
 
   /**
