@@ -11,5 +11,8 @@ import time from './time.js';
 import amp from './amp.js';
 import lastActivity from './last-activity.js';
 import pubsub from './pubsub/index.js';
+import adhoc from './adhoc/index.js';
+import admin from './admin/index.js';
 
-export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity, pubsub] as ModuleDefinition[];
+export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity, pubsub,
+  adhoc, admin] as ModuleDefinition[];
