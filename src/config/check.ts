@@ -6,6 +6,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { openStorage } from '../storage/index.js';
 import { selfSignedPaths } from '../transports/certificates.js';
+import { readStoredVhosts } from '../core/vhosts.js';
 import { allModules } from '../modules/index.js';
 import { maskPassword } from './dump.js';
 import { listenerPorts, vhostOptionsSchema } from './schema.js';
@@ -31,6 +32,7 @@ export async function checkEnvironment({ config, file }: LoadedConfig): Promise<
   add('listeners', ...listeners(config, report));
   add('authentication', authentication(config));
   add('virtual hosts', ...virtualHosts(config));
+  add('runtime hosts', ...await runtimeHosts(config));
   add('certificates', ...await checkCertificates(config, report));
   add('admins', admins(config, report));
   add('modules', allModules.map((m) => m.name).join(', '));
@@ -120,6 +122,33 @@ function virtualHosts(config: Config): string[] {
     const settings = Object.entries(options).map(([key, value]) => `${key} ${value}`).join(', ');
     return `${host}${index === 0 ? ' (default host)' : ''}: ${settings}`;
   });
+}
+
+/** Hosts added (or configured hosts changed) at runtime through the VHost Manager, as stored. */
+async function runtimeHosts(config: Config): Promise<string[]> {
+  if (config.storage.type === 'sqlite' && !(await statOrUndefined(config.storage.path ?? join(config['data-dir'], 'switchboard.sqlite')))) return ['none (no database yet)'];
+  let stored: Awaited<ReturnType<typeof readStoredVhosts>>;
+  try {
+    const opened = await openStorage(config.storage, config['data-dir']);
+    try {
+      stored = await readStoredVhosts(opened);
+    } finally {
+      await opened.close();
+    }
+  } catch {
+    return ['unknown (the storage cannot be opened)'];
+  }
+  const lines = Object.entries(stored).sort(([a], [b]) => a.localeCompare(b)).map(([domain, v]) => {
+    const settings = [
+      `enabled ${v.enabled}`, `anonymous-login ${v['anonymous-login']}`, `in-band-registration ${v['in-band-registration']}`,
+      `tls-required ${v['tls-required']}`, `max-users ${v['max-users'] || 'unlimited'}`, `owner ${v.owner ?? 'none'}`,
+      ...(v.administrators.length ? [`administrators ${v.administrators.join(' ')}`] : []),
+      ...(v['presence-forward'] ? [`presence-forward ${v['presence-forward']}`] : []),
+      ...(v['message-forward'] ? [`message-forward ${v['message-forward']}`] : []),
+    ].join(', ');
+    return `${domain}${config['virtual-hosts'].includes(domain) ? ' (configured; settings changed at runtime override vhost-options)' : ''}: ${settings}`;
+  });
+  return lines.length ? lines : ['none'];
 }
 
 async function checkCertificates(config: Config, report: CheckReport): Promise<string[]> {

@@ -13,6 +13,7 @@ import lastActivity from './last-activity.js';
 import pubsub from './pubsub/index.js';
 import adhoc from './adhoc/index.js';
 import admin from './admin/index.js';
+import vhostMan from './vhosts.js';
 
 export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity, pubsub,
-  adhoc, admin] as ModuleDefinition[];
+  adhoc, admin, vhostMan] as ModuleDefinition[];
