@@ -12,6 +12,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from './support/server.js';
+import { backends } from './support/postgres.js';
 import { RawClient } from './support/raw-client.js';
 import { AsteriskReplay, parseChunk, type ReplayStep } from './support/asterisk-replay.js';
 import type { Element } from '../src/xml/element.js';
@@ -126,8 +127,8 @@ function checkReplay(steps: ReplayStep[]): ReplayFindings {
   return findings;
 }
 
-async function withServer(run: (t: TestServer) => Promise<void>): Promise<void> {
-  const t = await startTestServer();
+async function withServer(run: (t: TestServer) => Promise<void>, storage?: Record<string, unknown>): Promise<void> {
+  const t = await startTestServer(storage ? { storage } : {});
   try {
     for (const user of ['alice', 'bob', 'admin']) await t.addUser(`${user}@localhost`, 'pw');
     await run(t);
@@ -167,16 +168,19 @@ describe('Asterisk distributing device states and MWI (wire capture replay)', ()
   let replay: AsteriskReplay | undefined;
   after(() => replay?.close());
 
-  for (const [capture, what] of [
-    ['flat.log', 'flat mode on a fresh server: the two nodes are created by the subscribes that name them'],
-    ['collection.log', 'collection mode on a fresh server: collections on demand, MWI leaf 1234@default created under message_waiting'],
-  ] as const) {
-    it(`${capture}: ${what}`, () => withServer(async (t) => {
-      replay = new AsteriskReplay(t.port);
-      const findings = checkReplay(await replay.run(capture));
-      assert.ok(findings.subscribes >= 4, `every login subscribed (${findings.subscribes})`);
-      assert.ok(findings.crossDeliveries >= 3, `states and MWI went across (${findings.crossDeliveries})`);
-    }));
+  for (const backend of backends()) {
+    after(() => backend.cleanup());
+    for (const [capture, what] of [
+      ['flat.log', 'flat mode on a fresh server: the two nodes are created by the subscribes that name them'],
+      ['collection.log', 'collection mode on a fresh server: collections on demand, MWI leaf 1234@default created under message_waiting'],
+    ] as const) {
+      it(`${capture}: ${what} (${backend.name})`, async () => withServer(async (t) => {
+        replay = new AsteriskReplay(t.port);
+        const findings = checkReplay(await replay.run(capture));
+        assert.ok(findings.subscribes >= 4, `every login subscribed (${findings.subscribes})`);
+        assert.ok(findings.crossDeliveries >= 3, `states and MWI went across (${findings.crossDeliveries})`);
+      }, await backend.storage()));
+    }
   }
 
   it('flat-precreated.log: nodes an admin created beforehand', () => withServer(async (t) => {

@@ -91,10 +91,28 @@ export class AsteriskReplay {
   }
 
   private async step(step: Omit<ReplayStep, 'received'>): Promise<void> {
+    const client = this.clients.get(step.agent);
+    if (client) await this.answered(client, step.sent);
     await this.settle();
     const received = new Map<string, Element[]>();
     for (const [agent, client] of this.clients) received.set(agent, client.stanzas.splice(0));
     this.steps.push({ ...step, received });
+  }
+
+  /** Waits (up to 5 s) until every IQ get or set of a chunk has its reply, however slow storage is. */
+  private async answered(client: RawClient, sent: Element[]): Promise<void> {
+    const ids = sent.filter((s) => s.name === 'iq' && (s.attrs.type === 'get' || s.attrs.type === 'set')).map((s) => s.attrs.id);
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      const unanswered = [...ids];
+      for (const s of client.stanzas) {
+        if (s.name !== 'iq' || (s.attrs.type !== 'result' && s.attrs.type !== 'error')) continue;
+        const i = unanswered.indexOf(s.attrs.id);
+        if (i >= 0) unanswered.splice(i, 1);
+      }
+      if (unanswered.length === 0) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Waits until no client has received anything for `quietMs`. */

@@ -1,0 +1,146 @@
+// PubSub items over real sockets (XEP-0060 sections 6.5, 7.1, 7.2): publishing with client and
+// server ids, replacement, retrieval (all, max_items, by id), retraction with notification,
+// publish-options preconditions, payload checks, publish models, send_last_published_item, and
+// the Asterisk payload validation that applies under device_state and message_waiting only.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from './support/server.js';
+import type { RawClient } from './support/raw-client.js';
+import {
+  assertError, assertResult, asteriskState, connect, form, iq, nextEvent, nodeConfig, owner, pubsub, takeEvents,
+} from './support/pubsub.js';
+
+const PUBLISH_OPTIONS = 'http://jabber.org/protocol/pubsub#publish-options';
+const entry = (text: string) => `<entry xmlns='urn:test'>${text}</entry>`;
+
+describe('PubSub items', () => {
+  let t: TestServer;
+  let olga: RawClient;
+  let pete: RawClient;
+  before(async () => {
+    t = await startTestServer({ pubsub: { 'max-item-size': 1024 } });
+    for (const user of ['olga', 'pete']) await t.addUser(`${user}@localhost`, 'pw');
+    olga = await connect(t, 'olga');
+    pete = await connect(t, 'pete');
+    assertResult(await iq(olga, pubsub(`<create node='blog'/><configure>${nodeConfig({ 'pubsub#max_items': '3' })}</configure>`)));
+    assertResult(await iq(pete, pubsub("<subscribe node='blog' jid='pete@localhost'/>")));
+  });
+  after(async () => {
+    olga.destroy();
+    pete.destroy();
+    await t.stop(true);
+  });
+
+  const itemIds = async (client: RawClient, query: string) => {
+    const reply = await iq(client, pubsub(query), 'get');
+    assertResult(reply);
+    return reply.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id);
+  };
+
+  it('publishes with the id given, notifies subscribers from the service with the payload, and generates ids', async () => {
+    const reply = await iq(olga, pubsub(`<publish node='blog'><item id='first'>${entry('one')}</item></publish>`));
+    assert.equal(reply.getChild('pubsub')!.getChild('publish')!.getChild('item')!.attrs.id, 'first');
+    const event = await nextEvent(pete);
+    assert.equal(event.attrs.from, 'pubsub.localhost');
+    const item = event.getChild('event')!.getChild('items')!.getChild('item')!;
+    assert.equal(item.attrs.id, 'first');
+    assert.equal(item.attrs.publisher, 'olga@localhost');
+    assert.equal(String(item.firstElement()), entry('one'));
+    const generated = await iq(olga, pubsub(`<publish node='blog'><item>${entry('two')}</item></publish>`));
+    assert.ok(generated.getChild('pubsub')!.getChild('publish')!.getChild('item')!.attrs.id);
+    await nextEvent(pete);
+  });
+
+  it('replaces an item with the same id, which becomes the newest, and keeps at most max_items', async () => {
+    for (const id of ['a', 'b', 'first']) assertResult(await iq(olga, pubsub(`<publish node='blog'><item id='${id}'>${entry(id)}</item></publish>`)));
+    assert.deepEqual(await itemIds(olga, "<items node='blog'/>"), ['first', 'b', 'a']);
+    assert.deepEqual(await itemIds(olga, "<items node='blog' max_items='2'/>"), ['first', 'b']);
+    assert.deepEqual(await itemIds(pete, "<items node='blog'><item id='a'/><item id='gone'/></items>"), ['a']);
+    takeEvents(pete);
+  });
+
+  it('retracts items, notifying subscribers when asked; only publishers and owners may', async () => {
+    assertError(await iq(pete, pubsub("<retract node='blog'><item id='a'/></retract>")), 'forbidden', 403);
+    assertResult(await iq(olga, pubsub("<retract node='blog' notify='true'><item id='a'/></retract>")));
+    const event = await nextEvent(pete, (e) => !!e.getChild('items')?.getChild('retract'));
+    assert.equal(event.getChild('event')!.getChild('items')!.getChild('retract')!.attrs.id, 'a');
+    assertError(await iq(olga, pubsub("<retract node='blog'><item id='a'/></retract>")), 'item-not-found', 404);
+    assertError(await iq(olga, pubsub("<retract node='blog'/>")), 'bad-request', 400, 'item-required');
+  });
+
+  it('refuses publishers the node does not allow, and nodes that do not exist', async () => {
+    assertError(await iq(pete, pubsub(`<publish node='blog'><item>${entry('x')}</item></publish>`)), 'forbidden', 403);
+    assertResult(await iq(olga, owner("<affiliations node='blog'><affiliation jid='pete@localhost/any' affiliation='publisher'/></affiliations>")));
+    assertResult(await iq(pete, pubsub(`<publish node='blog'><item id='by-pete'>${entry('x')}</item></publish>`)));
+    assertError(await iq(pete, pubsub(`<publish node='nowhere'><item>${entry('x')}</item></publish>`)), 'item-not-found', 404);
+    takeEvents(pete);
+  });
+
+  it('checks payloads: one element, the node type, the size limit', async () => {
+    assertError(await iq(olga, pubsub(`<publish node='blog'><item>${entry('1')}${entry('2')}</item></publish>`)), 'bad-request', 400, 'invalid-payload');
+    assertError(await iq(olga, pubsub("<publish node='blog'><item id='empty'/></publish>")), 'bad-request', 400, 'payload-required');
+    assertError(await iq(olga, pubsub(`<publish node='blog'><item>${entry('x'.repeat(2000))}</item></publish>`)), 'not-acceptable', 406, 'payload-too-big');
+    assertResult(await iq(olga, pubsub(`<create node='typed'/><configure>${nodeConfig({ 'pubsub#type': 'urn:typed' })}</configure>`)));
+    assertError(await iq(olga, pubsub(`<publish node='typed'><item>${entry('x')}</item></publish>`)), 'bad-request', 400, 'invalid-payload');
+    assertResult(await iq(olga, pubsub("<publish node='typed'><item><t xmlns='urn:typed'/></item></publish>")));
+  });
+
+  it('treats publish-options as preconditions (conflict when unmet)', async () => {
+    const options = (fields: Record<string, string>) => `<publish-options>${form(PUBLISH_OPTIONS, fields)}</publish-options>`;
+    assertResult(await iq(olga, pubsub(`<publish node='blog'><item id='pre'>${entry('ok')}</item></publish>${options({ 'pubsub#access_model': 'open' })}`)));
+    assertError(await iq(olga, pubsub(`<publish node='blog'><item>${entry('no')}</item></publish>${options({ 'pubsub#access_model': 'whitelist' })}`)),
+      'conflict', 409, 'precondition-not-met');
+    takeEvents(pete);
+  });
+
+  it('takes pubsub#persist_items=0 as an option of the item, as Asterisk means it: delivered, not stored (COMPAT)', async () => {
+    assertResult(await iq(olga, pubsub(`<publish node='blog'><item id='transient'>${entry('stored')}</item></publish>`)));
+    const reply = await iq(olga, pubsub(`<publish node='blog'><item id='transient'>${entry('not stored')}</item></publish>`
+      + `<publish-options>${form(PUBLISH_OPTIONS, { 'pubsub#persist_items': '0' })}</publish-options>`));
+    assertResult(reply);
+    const events = [await nextEvent(pete), await nextEvent(pete)];
+    assert.equal(events[1]!.getChild('event')!.getChild('items')!.getChild('item')!.firstElement()!.text(), 'not stored');
+    assert.deepEqual(await itemIds(olga, "<items node='blog'><item id='transient'/></items>"), [], 'the older stored item is not kept either');
+  });
+
+  it('sends the last published item to a new subscriber when configured to', async () => {
+    assertResult(await iq(olga, pubsub(`<create node='status'/><configure>${nodeConfig({ 'pubsub#send_last_published_item': 'on_sub' })}</configure>`)));
+    assertResult(await iq(olga, pubsub(`<publish node='status'><item id='old'>${entry('old')}</item></publish>`)));
+    assertResult(await iq(olga, pubsub(`<publish node='status'><item id='now'>${entry('now')}</item></publish>`)));
+    const reply = await iq(pete, pubsub("<subscribe node='status' jid='pete@localhost'/>"));
+    assertResult(reply);
+    const event = await nextEvent(pete, (e) => e.getChild('items')?.attrs.node === 'status');
+    assert.equal(event.getChild('event')!.getChild('items')!.getChild('item')!.attrs.id, 'now');
+    await pete.expectNothing((s) => s.getChild('event')?.getChild('items')?.attrs.node === 'status');
+    const subscribedIndex = pete.received.indexOf(`id='${reply.attrs.id}'`);
+    assert.ok(subscribedIndex >= 0 && subscribedIndex < pete.received.lastIndexOf("id='now'"), 'the result comes before the last item');
+  });
+
+  describe('Asterisk payloads under device_state and message_waiting (COMPAT)', () => {
+    it('refuses a state without eid or with an unknown state, a mailbox without counts or with a bare id', async () => {
+      const bad = [
+        ['device_state', "<item id='d'><state xmlns='http://asterisk.org' cachable='1'>INUSE</state></item>"],
+        ['device_state', "<item id='d'><state xmlns='http://asterisk.org' eid='00:11:22:33:44:55'>ON_FIRE</state></item>"],
+        ['device_state', "<item id='d'><state xmlns='http://asterisk.org' eid='00:11:22:33:44:55'></state></item>"],
+        ['device_state', "<item id='d'><STATE xmlns='http://asterisk.org' eid='00:11:22:33:44:55'>INUSE</STATE></item>"],
+        ['device_state', "<item id='d'><state xmlns='urn:elsewhere'>INUSE</state></item>"],
+        ['device_state', "<item id='d'/>"],
+        ['message_waiting', "<item id='1@default'><mailbox xmlns='http://asterisk.org' eid='00:11:22:33:44:55'><NEWMSGS>1</NEWMSGS></mailbox></item>"],
+        ['message_waiting', "<item id='1@default'><mailbox xmlns='http://asterisk.org' eid='00:11:22:33:44:55'><NEWMSGS>x</NEWMSGS><OLDMSGS>1</OLDMSGS></mailbox></item>"],
+        ['message_waiting', "<item id='1'><mailbox xmlns='http://asterisk.org' eid='00:11:22:33:44:55'><NEWMSGS>1</NEWMSGS><OLDMSGS>1</OLDMSGS></mailbox></item>"],
+      ];
+      assertResult(await iq(pete, pubsub("<subscribe node='device_state' jid='pete@localhost'/>")));
+      assertResult(await iq(pete, pubsub("<subscribe node='message_waiting' jid='pete@localhost'/>")));
+      for (const [node, item] of bad) assertError(await iq(olga, pubsub(`<publish node='${node}'>${item}</publish>`)), 'bad-request', 400);
+      await pete.expectNothing((s) => s.name === 'message' && !!s.getChild('event'));
+      assertResult(await iq(olga, pubsub(`<publish node='device_state'><item id='Custom:ok'>${asteriskState('RINGING')}</item></publish>`)));
+      assertResult(await iq(olga, pubsub("<publish node='device_state'><item id='other'><note xmlns='urn:other'/></item></publish>")));
+      assert.equal((await nextEvent(pete)).getChild('event')!.getChild('items')!.getChild('item')!.attrs.id, 'Custom:ok');
+    });
+
+    it('leaves other nodes alone', async () => {
+      assertResult(await iq(olga, pubsub("<publish node='blog'><item id='s'><state xmlns='http://asterisk.org'>whatever</state></item></publish>")));
+      takeEvents(pete);
+    });
+  });
+});
