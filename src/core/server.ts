@@ -5,6 +5,7 @@ import type { Element } from '../xml/element.js';
 import type { CoreConfig } from '../config/schema.js';
 import { openStorage } from '../storage/index.js';
 import type { Storage } from '../storage/types.js';
+import { withEphemeralAccounts, type EphemeralAccounts } from '../storage/ephemeral.js';
 import { allModules } from '../modules/index.js';
 import { Hooks } from './hooks.js';
 import type { ServerEvents } from './events.js';
@@ -51,22 +52,28 @@ export class Server {
 
   private constructor(readonly config: Config, readonly storage: Storage, readonly certificates: CertificateStore, readonly log: Logger,
     /** Virtual hosts: those of the configuration file and those added at runtime. */
-    readonly vhosts: VhostRegistry) {
+    readonly vhosts: VhostRegistry,
+    /** Accounts whose data stays in memory (anonymous logins); `storage` is the overlay that does it. */
+    readonly ephemeral: EphemeralAccounts) {
     this.admins = new Set(config.admins.map((a) => a.toLowerCase()));
     this.router = new Router(vhosts, this.hooks, this.sessions, this.iq, log.child({ component: 'router' }));
     vhosts.onChange((change) => this.vhostChanged(change));
+    // Anonymous users cannot access the database (seed 001 section 11.13): their data lives in
+    // memory from binding until their session has ended (after every other module's handling).
+    this.hooks.on('session/bound', (s) => { if (s.anonymous) ephemeral.begin(s.jid.bare); }, 1000);
+    this.hooks.on('session/closed', (s) => { if (s.anonymous && this.sessions.resources(s.jid.bare).length === 0) ephemeral.end(s.jid.bare); }, -1000);
     this.admission = new Admission(config.c2s['max-unauthenticated-per-ip']);
     this.http = new HttpService(log.child({ component: 'http' }), config.http['cors-origins']);
   }
 
   static async create(config: Config, options: ServerOptions = {}): Promise<Server> {
     const log = options.log ?? pino({ level: config.log.level });
-    const storage = await openStorage(config.storage, config['data-dir']);
+    const { storage, ephemeral } = withEphemeralAccounts(await openStorage(config.storage, config['data-dir']));
     try {
       const certificates = await loadCertificates(config, log);
       const vhosts = await VhostRegistry.open(config, storage, log.child({ component: 'vhosts' }));
       for (const vhost of vhosts.list()) if (!vhost.configured) await certificates.ensure(vhost.domain);
-      const server = new Server(config, storage, certificates, log, vhosts);
+      const server = new Server(config, storage, certificates, log, vhosts, ephemeral);
       server.modules = await loadModules(options.modules ?? allModules, (def) => server.contextFor(def));
       return server;
     } catch (e) {
