@@ -14,6 +14,7 @@ import pubsub from './pubsub/index.js';
 import adhoc from './adhoc/index.js';
 import admin from './admin/index.js';
 import vhostMan from './vhosts.js';
+import anonymous from './anonymous.js';
 
 export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity, pubsub,
-  adhoc, admin, vhostMan] as ModuleDefinition[];
+  adhoc, admin, vhostMan, anonymous] as ModuleDefinition[];
