@@ -15,6 +15,7 @@ import adhoc from './adhoc/index.js';
 import admin from './admin/index.js';
 import vhostMan from './vhosts.js';
 import anonymous from './anonymous.js';
+import forwarding from './forwarding.js';
 
 export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity, pubsub,
-  adhoc, admin, vhostMan, anonymous] as ModuleDefinition[];
+  adhoc, admin, vhostMan, anonymous, forwarding] as ModuleDefinition[];
