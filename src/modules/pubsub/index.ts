@@ -8,6 +8,7 @@ import type { ModuleContext } from '../../core/modules.js';
 import type { ClientSession } from '../../core/session.js';
 import { AsteriskRules, type AsteriskOptions } from './asterisk.js';
 import { ACCESS_MODELS, PUBLISH_MODELS } from './config.js';
+import { DeviceStateView, serveDeviceStates } from './device-states.js';
 import { PubSubProtocol } from './protocol.js';
 import { PubSubService } from './service.js';
 import { Subscriptions } from './subscriptions.js';
@@ -44,6 +45,8 @@ const configSchema = z.object({
   'max-nodes-per-user': z.number().int().min(0).default(10000)
     .describe('Most nodes one account may create (max-nodes-exceeded beyond); an Asterisk creates one per device'),
   'auto-create': z.boolean().default(false).describe('Publishing to a missing node creates it (XEP-0060 auto-create), for everyone'),
+  'device-state-api': z.boolean().default(true)
+    .describe('Keep the cluster-wide view of Asterisk device states and mailboxes, served to administrators as GET /api/device-states and /api/mailboxes on the HTTP port'),
   asterisk: asteriskSchema.prefault({}).describe('COMPAT: what Asterisk res_xmpp needs beyond the XEPs (README "PubSub and Asterisk")'),
   services: z.record(z.string(), z.object({
     asterisk: z.object(asteriskFields).partial().strict().prefault({}).describe('The asterisk options that differ for this service'),
@@ -59,37 +62,54 @@ export default defineModule({
   specs: ['XEP-0060', 'XEP-0248'],
   config: configSchema,
   async setup(ctx) {
-    const services: RunningService[] = [];
-    const removers: (() => void)[] = [];
-    for (const host of ctx.core['virtual-hosts']) {
-      const running = await startService(ctx, ctx.config, ctx.config.address.replaceAll('{host}', host));
-      services.push(running);
-      removers.push(ctx.router.addService(running.service.jid, (r) => running.protocol.handle(r)));
-    }
-    hookPresence(ctx, services);
-    return () => { for (const remove of removers) remove(); };
+    const view = ctx.config['device-state-api'] ? new DeviceStateView() : undefined;
+    /** By virtual host. */
+    const running = new Map<string, RunningService>();
+    const start = async (host: string) => {
+      if (!running.has(host)) running.set(host, await startService(ctx, ctx.config, ctx.config.address.replaceAll('{host}', host), view));
+    };
+    const stop = (host: string) => {
+      running.get(host)?.unroute();
+      running.delete(host);
+    };
+    for (const host of ctx.vhosts.served()) await start(host);
+    // Hosts added, enabled, disabled or removed at runtime (VHost Manager) gain or lose their service; data stays stored.
+    const unwatch = ctx.vhosts.onChange(async ({ kind, vhost }) => {
+      if (kind !== 'removed' && vhost.enabled) await start(vhost.domain);
+      else stop(vhost.domain);
+    });
+    if (view) serveDeviceStates(ctx, view);
+    hookPresence(ctx, () => [...running.values()]);
+    return () => {
+      unwatch();
+      for (const host of [...running.keys()]) stop(host);
+    };
   },
 });
 
 interface RunningService {
   service: PubSubService;
   subscriptions: Subscriptions;
-  protocol: PubSubProtocol;
+  /** Stops routing the service's domain to it. */
+  unroute: () => void;
 }
 
-async function startService(ctx: ModuleContext, options: PubSubOptions, jid: string): Promise<RunningService> {
+async function startService(ctx: ModuleContext, options: PubSubOptions, jid: string, view: DeviceStateView | undefined): Promise<RunningService> {
   const asterisk = new AsteriskRules({ ...options.asterisk, ...options.services[jid]?.asterisk });
   const service = new PubSubService(jid, ctx, {
     maxItemSize: options['max-item-size'],
     maxItems: options['max-items'],
     maxNodesPerUser: options['max-nodes-per-user'],
     autoCreate: options['auto-create'],
-  }, asterisk);
+  }, asterisk, view);
   const subscriptions = new Subscriptions(service);
   await service.tree.load();
   await subscriptions.dropOfflinePresenceSubscriptions((subscriber) => ctx.sessions.available(subscriber.split('/')[0]!).length > 0);
+  await view?.rebuild(service);
+  const protocol = new PubSubProtocol(service, subscriptions);
+  const unroute = ctx.router.addService(jid, (r) => protocol.handle(r));
   ctx.log.info({ service: jid, nodes: [...service.tree.all()].length }, 'PubSub service ready');
-  return { service, subscriptions, protocol: new PubSubProtocol(service, subscriptions) };
+  return { service, subscriptions, unroute };
 }
 
 /**
@@ -97,8 +117,8 @@ async function startService(ctx: ModuleContext, options: PubSubOptions, jid: str
  * unavailable presence, or by its session ending in any way (Asterisk stops with a bare TCP
  * close). Hooked above the presence module without claiming the event.
  */
-function hookPresence(ctx: ModuleContext, services: RunningService[]): void {
-  const ended = (session: ClientSession, stillAvailable: boolean) => Promise.all(services.map(({ service, subscriptions }) =>
+function hookPresence(ctx: ModuleContext, services: () => RunningService[]): void {
+  const ended = (session: ClientSession, stillAvailable: boolean) => Promise.all(services().map(({ service, subscriptions }) =>
     service.exclusive(() => subscriptions.presenceEnded(session.jid, stillAvailable))));
   const othersAvailable = (session: ClientSession) => ctx.sessions.available(session.jid.bare).some((s) => s !== session);
   ctx.hooks.on('presence/broadcast', async ({ stanza, origin }) => {
@@ -106,7 +126,6 @@ function hookPresence(ctx: ModuleContext, services: RunningService[]): void {
   }, 100);
   ctx.hooks.on('session/closed', async (session) => { await ended(session, othersAvailable(session)); });
   ctx.hooks.on('account/deleted', async ({ domain, username }) => {
-    await Promise.all(services.map(({ service, subscriptions }) => service.exclusive(() => subscriptions.accountDeleted(`${username}@${domain}`))));
+    await Promise.all(services().map(({ service, subscriptions }) => service.exclusive(() => subscriptions.accountDeleted(`${username}@${domain}`))));
   });
 }
-

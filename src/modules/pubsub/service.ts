@@ -218,6 +218,11 @@ export class PubSubService {
     if (node.isCollection) throw unsupported('retrieve-items', 'a collection has no items of its own');
     await this.access.checkAccess(node, requester.bare, 'retrieve');
     if (!node.config.persistItems) throw unsupported('persistent-items', 'this node keeps no items');
+    return this.storedItems(node, query);
+  }
+
+  /** Stored items of a node, newest first, whoever asks (for the server's own use). */
+  async storedItems(node: PubSubNode, query: { ids?: string[]; max?: number } = {}): Promise<Item[]> {
     const records = await this.store.getItems(this.jid, node.name, query);
     return records.map((r) => ({ id: r.id, publisher: r.publisher, payload: parsePayload(r.payload), publishedAt: r.publishedAt }));
   }
@@ -225,8 +230,8 @@ export class PubSubService {
   /** The newest item of a leaf, from memory or storage. */
   async lastItem(node: PubSubNode): Promise<Item | null> {
     if (node.lastItem === undefined) {
-      const [record] = node.config.persistItems ? await this.store.getItems(this.jid, node.name, { max: 1 }) : [];
-      node.lastItem = record ? { id: record.id, publisher: record.publisher, payload: parsePayload(record.payload), publishedAt: record.publishedAt } : null;
+      const [item] = node.config.persistItems ? await this.storedItems(node, { max: 1 }) : [];
+      node.lastItem = item ?? null;
     }
     return node.lastItem;
   }
