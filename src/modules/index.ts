@@ -16,6 +16,7 @@ import admin from './admin/index.js';
 import vhostMan from './vhosts.js';
 import anonymous from './anonymous.js';
 import forwarding from './forwarding.js';
+import scripts from './scripts.js';
 
 export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity, pubsub,
-  adhoc, admin, vhostMan, anonymous, forwarding] as ModuleDefinition[];
+  adhoc, admin, vhostMan, anonymous, forwarding, scripts] as ModuleDefinition[];

@@ -84,6 +84,11 @@ export class FormValues {
     return this.values.has(name);
   }
 
+  /** Every submitted field and its values. */
+  entries(): [string, string[]][] {
+    return [...this.values.entries()].map(([k, v]) => [k, [...v]]);
+  }
+
   /** The first value, or undefined when the field is absent. */
   get(name: string): string | undefined {
     return this.values.get(name)?.[0];
