@@ -10,6 +10,7 @@ import { startTestServer, type TestServer } from './support/server.js';
 import { NS_ADMIN, canLogIn, connectClient, type Connected } from './support/adhoc-client.js';
 import { selfSignedPaths } from '../src/transports/certificates.js';
 import { checkEnvironment } from '../src/config/check.js';
+import { RawClient, STREAM_OPEN } from './support/raw-client.js';
 
 const ADD = 'comp-repo-item-add';
 const UPDATE = 'comp-repo-item-update';
@@ -156,6 +157,22 @@ describe('VHost Manager', () => {
     // The owner may not give the domain away.
     const give = await owner.commandError('vhost-man@localhost', UPDATE, { fields: { domain: 'mine.example', enabled: '1', owner: 'plain@localhost' } });
     assert.equal(give.condition, 'forbidden');
+  });
+
+  it('applies in-band registration and max users of a runtime domain to XEP-0077 registration', async () => {
+    const admin = await login('admin');
+    await admin.command('vhost-man@localhost', ADD, { fields: { domain: 'reg.example', enabled: '1', 'in-band-registration': '1', 'max-users': '1' } });
+    const c = await RawClient.connect(t.port);
+    c.send(STREAM_OPEN('reg.example'));
+    assert.ok((await c.waitForName('features')).getChild('register', 'http://jabber.org/features/iq-register'));
+    c.send("<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>first</username><password>pw</password></query></iq>");
+    assert.equal((await c.waitForName('iq', { id: 'r1' })).attrs.type, 'result');
+    c.send("<iq type='set' id='r2'><query xmlns='jabber:iq:register'><username>second</username><password>pw</password></query></iq>");
+    const refused = await c.waitForName('iq', { id: 'r2' });
+    assert.equal(refused.getChild('error')?.getChild('not-allowed')?.name, 'not-allowed');
+    c.destroy();
+    assert.equal(await canLogIn(t.port, 'first', 'reg.example', 'pw'), true);
+    await admin.command('vhost-man@localhost', REMOVE, { fields: { domain: 'reg.example' } });
   });
 
   it('keeps runtime domains across a restart; removes them; configured ones stay', async () => {

@@ -46,6 +46,9 @@ export default defineModule({
       if (payload.getChild('remove')) throw new StanzaError('registration-required', 'log in to remove an account');
       if (!secure) throw new StanzaError('not-acceptable', 'registration needs an encrypted connection');
       const { username, password } = fields(payload);
+      // "Max users" of the virtual host (VHost Manager); 0 for no limit.
+      const maxUsers = ctx.vhosts.get(domain)?.['max-users'] ?? 0;
+      if (maxUsers > 0 && (await ctx.storage.users.list(domain)).length >= maxUsers) throw new StanzaError('not-allowed', `${domain} has reached its maximum number of users`);
       if (!(await ctx.storage.users.create(domain, username, credentialsFor(password)))) throw new StanzaError('conflict', 'the username is taken');
       ctx.log.info({ user: `${username}@${domain}` }, 'account registered in-band');
     }, (domain) => (ctx.vhostOption(domain, 'in-band-registration') ? xml('register', { xmlns: 'http://jabber.org/features/iq-register' }) : undefined));
