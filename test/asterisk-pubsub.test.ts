@@ -9,7 +9,7 @@
 //   subscriber only gets the last published items it is owed when it subscribes;
 // - every PubSub error carries the XEP-0086 code and echoes the <pubsub> (Asterisk needs both);
 // - no item that would crash Asterisk (no eid, no message counts, no payload) reaches anyone.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from './support/server.js';
 import { backends } from './support/postgres.js';
@@ -76,7 +76,7 @@ interface ReplayFindings {
 
 /**
  * Walks the steps of a replay, checking replies, subscriptions and deliveries as described at
- * the top of this file. `extraPublishers` are the MARK steps' publishes (the admin's).
+ * the top of this file. MARK steps carry the admin's publishes, checked like an Asterisk's.
  */
 function checkReplay(steps: ReplayStep[]): ReplayFindings {
   const findings: ReplayFindings = { crossDeliveries: 0, subscribes: 0, errors: [] };

@@ -19,7 +19,7 @@ describe('PubSub items', () => {
   let pete: RawClient;
   before(async () => {
     t = await startTestServer({ pubsub: { 'max-item-size': 1024 } });
-    for (const user of ['olga', 'pete']) await t.addUser(`${user}@localhost`, 'pw');
+    for (const user of ['olga', 'pete', 'rita']) await t.addUser(`${user}@localhost`, 'pw');
     olga = await connect(t, 'olga');
     pete = await connect(t, 'pete');
     assertResult(await iq(olga, pubsub(`<create node='blog'/><configure>${nodeConfig({ 'pubsub#max_items': '3' })}</configure>`)));
@@ -114,6 +114,19 @@ describe('PubSub items', () => {
     await pete.expectNothing((s) => s.getChild('event')?.getChild('items')?.attrs.node === 'status');
     const subscribedIndex = pete.received.indexOf(`id='${reply.attrs.id}'`);
     assert.ok(subscribedIndex >= 0 && subscribedIndex < pete.received.lastIndexOf("id='now'"), 'the result comes before the last item');
+  });
+
+  it('sends the last published item again when a subscriber comes online, with on_sub_and_presence', async () => {
+    assertResult(await iq(olga, pubsub(`<create node='presence-too'/><configure>${nodeConfig({ 'pubsub#send_last_published_item': 'on_sub_and_presence' })}</configure>`)));
+    assertResult(await iq(olga, pubsub(`<publish node='presence-too'><item id='latest'>${entry('latest')}</item></publish>`)));
+    const rita = await connect(t, 'rita', 'desk', false);
+    assertResult(await iq(rita, pubsub("<subscribe node='presence-too' jid='rita@localhost'/>")));
+    await nextEvent(rita, (e) => e.getChild('items')?.attrs.node === 'presence-too');
+    rita.destroy();
+    const again = await connect(t, 'rita', 'phone');
+    const event = await nextEvent(again, (e) => e.getChild('items')?.attrs.node === 'presence-too');
+    assert.equal(event.getChild('event')!.getChild('items')!.getChild('item')!.attrs.id, 'latest');
+    again.destroy();
   });
 
   describe('Asterisk payloads under device_state and message_waiting (COMPAT)', () => {

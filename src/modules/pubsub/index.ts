@@ -115,7 +115,8 @@ async function startService(ctx: ModuleContext, options: PubSubOptions, jid: str
 /**
  * Subscriptions with pubsub#expire=presence end when the subscriber goes unavailable: by
  * unavailable presence, or by its session ending in any way (Asterisk stops with a bare TCP
- * close). Hooked above the presence module without claiming the event.
+ * close); hooked above the presence module without claiming the event. A subscriber's initial
+ * presence brings the last items of nodes that send them on_sub_and_presence.
  */
 function hookPresence(ctx: ModuleContext, services: () => RunningService[]): void {
   const ended = (session: ClientSession, stillAvailable: boolean) => Promise.all(services().map(({ service, subscriptions }) =>
@@ -125,6 +126,9 @@ function hookPresence(ctx: ModuleContext, services: () => RunningService[]): voi
     if (stanza.attrs.type === 'unavailable') await ended(origin, othersAvailable(origin));
   }, 100);
   ctx.hooks.on('session/closed', async (session) => { await ended(session, othersAvailable(session)); });
+  ctx.hooks.on('presence/initial', async (session) => {
+    await Promise.all(services().map(({ service, subscriptions }) => service.exclusive(() => subscriptions.presenceAvailable(session))));
+  });
   ctx.hooks.on('account/deleted', async ({ domain, username }) => {
     await Promise.all(services().map(({ service, subscriptions }) => service.exclusive(() => subscriptions.accountDeleted(`${username}@${domain}`))));
   });

@@ -87,6 +87,16 @@ export class Subscriptions {
     await this.service.notifier.lastItems(subscription, items, session);
   }
 
+  /** send_last_published_item=on_sub_and_presence: a subscriber's resource coming online gets the last items again. */
+  async presenceAvailable(session: ClientSession): Promise<void> {
+    for (const node of this.tree.all()) {
+      if (node.config.sendLastPublishedItem !== 'on_sub_and_presence') continue;
+      for (const s of [...node.subscriptions.values()]) {
+        if (s.jid === session.jid.full || s.jid === session.jid.bare) await this.sendLastItems(s, session);
+      }
+    }
+  }
+
   /** Section 6.2. */
   async unsubscribe(requester: JID, name: string, jidValue: string | undefined, subid: string | undefined): Promise<void> {
     const jid = requestJid(jidValue);
