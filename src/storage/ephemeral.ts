@@ -5,8 +5,9 @@
 // goes to the real storage untouched.
 //
 // The overlay is a Proxy over the storage object, so stores other modules add to the Storage
-// interface keep working; only `roster`, `keyValue()` and `offline` are intercepted.
-import type { KeyValueStore, OfflineStore, RosterItem, RosterStore, Storage } from './types.js';
+// interface keep working; only `roster`, `keyValue()`, `offline` and `pubsub` (PEP: the service
+// named by the account's bare JID) are intercepted.
+import type { KeyValueStore, OfflineStore, PubSubItemRecord, PubSubStore, RosterItem, RosterStore, Storage } from './types.js';
 
 export interface EphemeralAccounts {
   /** From now on, the data of this account (a bare JID) is kept in memory only. */
@@ -23,6 +24,8 @@ interface MemoryAccount {
   roster: Map<string, RosterItem>;
   /** namespace -> key -> value */
   values: Map<string, Map<string, unknown>>;
+  /** PEP nodes of the account: node -> items, newest first. */
+  pep: Map<string, PubSubItemRecord[]>;
   timer?: NodeJS.Timeout;
 }
 
@@ -36,13 +39,14 @@ export function withEphemeralAccounts(storage: Storage): { storage: Storage; eph
     begin(bare) {
       const existing = accounts.get(bare);
       if (existing) { clearTimeout(existing.timer); existing.timer = undefined; return; }
-      accounts.set(bare, { rosterVersion: 0, roster: new Map(), values: new Map() });
+      accounts.set(bare, { rosterVersion: 0, roster: new Map(), values: new Map(), pep: new Map() });
     },
     end(bare, graceMs = 60_000) {
       const account = accounts.get(bare);
       if (!account) return;
       account.roster.clear();
       account.values.clear();
+      account.pep.clear();
       clearTimeout(account.timer);
       account.timer = setTimeout(() => { if (accounts.get(bare) === account) accounts.delete(bare); }, graceMs);
       account.timer.unref();
@@ -115,8 +119,60 @@ export function withEphemeralAccounts(storage: Storage): { storage: Storage; eph
     count: (recipient, sender) => (mem(recipient) ? Promise.resolve(0) : realOffline.count(recipient, sender)),
   };
 
+  // PEP (XEP-0163): the PubSub module keeps nodes, affiliations and subscriptions in memory and
+  // reads them back only when a service is loaded, which an ephemeral account's never is again;
+  // items are read on demand, so they are kept here.
+  const realPubsub = storage.pubsub;
+  const pep = (service: string) => mem(service)?.pep;
+  const pubsub: PubSubStore = {
+    loadService: (service) => (pep(service) ? Promise.resolve({ nodes: [], affiliations: [], subscriptions: [] }) : realPubsub.loadService(service)),
+    async createNode(node, owner) {
+      const nodes = pep(node.service);
+      if (!nodes) return realPubsub.createNode(node, owner);
+      if (nodes.has(node.node)) return false;
+      nodes.set(node.node, []);
+      return true;
+    },
+    setNodeConfig: (service, node, config) => (pep(service) ? Promise.resolve() : realPubsub.setNodeConfig(service, node, config)),
+    async deleteNode(service, node) {
+      const nodes = pep(service);
+      return nodes ? nodes.delete(node) : realPubsub.deleteNode(service, node);
+    },
+    setAffiliation: (service, node, jid, affiliation) => (pep(service) ? Promise.resolve() : realPubsub.setAffiliation(service, node, jid, affiliation)),
+    setSubscription: (service, subscription) => (pep(service) ? Promise.resolve() : realPubsub.setSubscription(service, subscription)),
+    deleteSubscription: (service, node, subid) => (pep(service) ? Promise.resolve() : realPubsub.deleteSubscription(service, node, subid)),
+    async publishItem(service, node, item, maxItems) {
+      const nodes = pep(service);
+      if (!nodes) return realPubsub.publishItem(service, node, item, maxItems);
+      const items = [{ ...item }, ...(nodes.get(node) ?? []).filter((i) => i.id !== item.id)];
+      nodes.set(node, maxItems === undefined ? items : items.slice(0, maxItems));
+    },
+    async getItems(service, node, query) {
+      const nodes = pep(service);
+      if (!nodes) return realPubsub.getItems(service, node, query);
+      let items = nodes.get(node) ?? [];
+      if (query?.ids) items = items.filter((i) => query.ids!.includes(i.id));
+      else if (query?.max !== undefined) items = items.slice(0, query.max);
+      return items.map((i) => ({ ...i }));
+    },
+    async retractItem(service, node, id) {
+      const nodes = pep(service);
+      if (!nodes) return realPubsub.retractItem(service, node, id);
+      const items = nodes.get(node) ?? [];
+      const kept = items.filter((i) => i.id !== id);
+      nodes.set(node, kept);
+      return kept.length !== items.length;
+    },
+    async purgeItems(service, node) {
+      const nodes = pep(service);
+      if (!nodes) return realPubsub.purgeItems(service, node);
+      if (nodes.has(node)) nodes.set(node, []);
+    },
+  };
+
   const proxy = new Proxy(storage, {
     get(target, prop) {
+      if (prop === 'pubsub') return pubsub;
       if (prop === 'roster') return roster;
       if (prop === 'offline') return offline;
       if (prop === 'keyValue') return keyValue;
