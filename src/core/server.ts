@@ -72,7 +72,10 @@ export class Server {
     try {
       const certificates = await loadCertificates(config, log);
       const vhosts = await VhostRegistry.open(config, storage, log.child({ component: 'vhosts' }));
-      for (const vhost of vhosts.list()) if (!vhost.configured) await certificates.ensure(vhost.domain);
+      // A runtime host whose certificate cannot be loaded or made still starts, with the default certificate.
+      for (const vhost of vhosts.list()) {
+        if (!vhost.configured) await certificates.ensure(vhost.domain).catch((e: unknown) => log.error({ err: e, host: vhost.domain }, 'no certificate for a runtime virtual host; it uses the default one'));
+      }
       const server = new Server(config, storage, certificates, log, vhosts, ephemeral);
       server.modules = await loadModules(options.modules ?? allModules, (def) => server.contextFor(def));
       return server;
