@@ -24,6 +24,11 @@ export interface ServerEvents {
   'iq/full': Routed;
   'iq/bare': Routed;
   'iq/host': Routed;
+  /**
+   * Every stanza a bound client sends, before it is routed anywhere (local, service or remote):
+   * a handler returning true has dealt with it (e.g. refused it: a traffic limit) and it goes no further.
+   */
+  'client/stanza': { stanza: Element; origin: ClientSession };
   /** Presence a client sent without `to`: a broadcast (initial, update or unavailable). */
   'presence/broadcast': { stanza: Element; origin: ClientSession };
   /** A message to an account with no resource that could take it (offline storage hooks here). */

@@ -53,6 +53,7 @@ export class Router {
   async route(stanza: Element, origin?: ClientSession): Promise<void> {
     const kind = stanza.name;
     if (kind !== 'message' && kind !== 'presence' && kind !== 'iq') return;
+    if (origin && (await this.hooks.fire('client/stanza', { stanza, origin }))) return;
     let from: JID;
     let to: JID;
     try {
