@@ -11,7 +11,6 @@
 // going at more than twice the limit is disconnected.
 import { z } from 'zod';
 import { defineModule } from '../core/module-definition.js';
-import type { Routed } from '../core/events.js';
 import type { ClientSession } from '../core/session.js';
 import { StanzaError, StreamError } from '../core/errors.js';
 import type { Element } from '../xml/element.js';
@@ -54,9 +53,7 @@ export default defineModule({
       return true;
     };
 
-    const offs = (['message', 'presence', 'iq'] as const).flatMap((kind) => (['host', 'bare', 'full'] as const)
-      .map((target) => ctx.hooks.on(`${kind}/${target}`, (r: Routed) => overLimit(r.stanza, r.origin), 1000)));
-    offs.push(ctx.hooks.on('presence/broadcast', ({ stanza, origin }) => overLimit(stanza, origin), 1000));
-    return () => { for (const off of offs) off(); };
+    // Every stanza the session sends counts, wherever it goes.
+    return ctx.hooks.on('client/stanza', ({ stanza, origin }) => overLimit(stanza, origin), 1000);
   },
 });
