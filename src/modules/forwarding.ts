@@ -10,7 +10,6 @@
 import { z } from 'zod';
 import { defineModule } from '../core/module-definition.js';
 import type { ModuleContext } from '../core/modules.js';
-import type { Routed } from '../core/events.js';
 import type { ClientSession } from '../core/session.js';
 import { parseJid, tryParseJid } from '../jid.js';
 import { Element, xml } from '../xml/element.js';
@@ -53,14 +52,15 @@ class Forwarder {
     void this.ctx.router.route(stanza.clone({ from: origin.jid.full, to })).catch((e: unknown) => this.ctx.log.warn({ err: e, to }, 'presence forwarding failed'));
   }
 
-  /** A message a local user sent, on its way to a local address. */
-  message({ stanza, origin, to }: Routed): void {
-    if (!origin || stanza.attrs.type === 'error') return;
+  /** A message a local user sent, wherever it goes. */
+  message(stanza: Element, origin: ClientSession): void {
+    if (stanza.name !== 'message' || stanza.attrs.type === 'error') return;
     const forwardTo = this.addressFor(origin.jid.domain, 'message-forward');
     if (!forwardTo) return;
     const target = parseJid(forwardTo);
+    const to = tryParseJid(stanza.attrs.to ?? origin.jid.bare);
     // The forward address's own messages, and messages to it, need no copy.
-    if (target.bare === origin.jid.bare || target.bare === to.bare) return;
+    if (target.bare === origin.jid.bare || target.bare === to?.bare) return;
     const original = stanza.clone({ xmlns: 'jabber:client' });
     const copy = xml('message', { from: origin.jid.domain, to: forwardTo, type: 'normal' },
       xml('forwarded', { xmlns: NS_FORWARD }, xml('delay', { xmlns: NS_DELAY, stamp: new Date().toISOString() }), original));
@@ -81,7 +81,8 @@ export default defineModule({
       ctx.hooks.on('presence/broadcast', ({ stanza, origin }) => { forwarder.presence(stanza, origin); }, 500),
       // Before the presence module, which forgets the session's presence when it ends.
       ctx.hooks.on('session/closed', (session) => { forwarder.sessionEnded(session); }, 500),
-      ...(['message/full', 'message/bare', 'message/host'] as const).map((step) => ctx.hooks.on(step, (r) => { forwarder.message(r); }, 500)),
+      // Every message a client sends, before routing: to local users, services and other servers alike.
+      ctx.hooks.on('client/stanza', ({ stanza, origin }) => { forwarder.message(stanza, origin); }, 500),
     ];
     return () => { for (const off of offs) off(); };
   },
