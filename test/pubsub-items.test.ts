@@ -151,6 +151,25 @@ describe('PubSub items', () => {
       assert.equal((await nextEvent(pete)).getChild('event')!.getChild('items')!.getChild('item')!.attrs.id, 'Custom:ok');
     });
 
+    it('creates no leaf under a flat device_state node (servers of one cluster in different modes)', async () => {
+      assertError(await iq(olga, pubsub(`<publish node='Custom:leaf'><item id='Custom:leaf'>${asteriskState('INUSE')}</item></publish>`)), 'item-not-found', 404);
+    });
+
+    it('creates no node for a refused item', async () => {
+      const fresh = await startTestServer();
+      try {
+        await fresh.addUser('olga@localhost', 'pw');
+        const client = await connect(fresh, 'olga');
+        assertError(await iq(client, pubsub("<publish node='Custom:never'><item id='Custom:never'><state xmlns='http://asterisk.org'>INUSE</state></item></publish>")), 'bad-request', 400);
+        for (const node of ['Custom:never', 'device_state']) {
+          assertError(await iq(client, `<query xmlns='http://jabber.org/protocol/disco#info' node='${node}'/>`, 'get'), 'item-not-found', 404);
+        }
+        client.destroy();
+      } finally {
+        await fresh.stop(true);
+      }
+    });
+
     it('leaves other nodes alone', async () => {
       assertResult(await iq(olga, pubsub("<publish node='blog'><item id='s'><state xmlns='http://asterisk.org'>whatever</state></item></publish>")));
       takeEvents(pete);

@@ -91,14 +91,18 @@ export class AsteriskRules {
    * create at all); XEP-0248 mode publishes to a leaf named after the device or mailbox (MWI's
    * `1234@default` is never created), whose payload says which collection it belongs to.
    */
-  planForPublish(node: string, payload: Element | undefined, collectionExists: (name: string) => boolean): AutocreatePlan {
+  planForPublish(node: string, payload: Element | undefined, existing: (name: string) => 'leaf' | 'collection' | undefined): AutocreatePlan {
     if (!this.autocreating) return [];
     if (this.isEventNode(node)) return [{ node, type: 'leaf' }];
     const kind = payload?.name;
     const collection = kind === 'state' ? this.options['device-state-node'] : kind === 'mailbox' ? this.options['mwi-node'] : undefined;
     if (!collection || payload?.attrs.xmlns !== NS_ASTERISK) return [];
-    const plan: AutocreatePlan = collectionExists(collection) ? [] : [{ node: collection, type: 'collection' }];
-    return [...plan, { node, type: 'leaf', collection }];
+    switch (existing(collection)) {
+      case 'collection': return [{ node, type: 'leaf', collection }];
+      case undefined: return [{ node: collection, type: 'collection' }, { node, type: 'leaf', collection }];
+      // A flat-mode node of that name: servers of one cluster in different modes; leave it as it is.
+      case 'leaf': return [];
+    }
   }
 
   /** A leaf created by Asterisk names its collection before anyone subscribed to (and so created) it. */

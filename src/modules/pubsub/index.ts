@@ -104,7 +104,7 @@ async function startService(ctx: ModuleContext, options: PubSubOptions, jid: str
   }, asterisk, view);
   const subscriptions = new Subscriptions(service);
   await service.tree.load();
-  await subscriptions.dropOfflinePresenceSubscriptions((subscriber) => ctx.sessions.available(subscriber.split('/')[0]!).length > 0);
+  await subscriptions.dropPresenceSubscriptions();
   await view?.rebuild(service);
   const protocol = new PubSubProtocol(service, subscriptions);
   const unroute = ctx.router.addService(jid, (r) => protocol.handle(r));

@@ -166,11 +166,17 @@ export class PubSubService {
    */
   async publish(requester: JID, name: string, itemElementIn: Element | undefined, options: SubmittedForm | undefined): Promise<string | undefined> {
     const payload = itemElementIn ? payloadOf(itemElementIn) : [];
+    const id = itemElementIn?.attrs.id || randomUUID();
     let node = this.tree.get(name);
     if (!node) {
-      const plan = this.asterisk.planForPublish(name, payload[0], (c) => this.tree.get(c)?.isCollection === true);
-      if (plan.length > 0) await this.autocreate(plan);
-      else if (this.limits.autoCreate) await this.create(requester, name, options && { formTypes: [FORM_NODE_CONFIG], fields: options.fields });
+      const plan = this.asterisk.planForPublish(name, payload[0], (c) => this.tree.get(c)?.config.nodeType);
+      if (plan.length > 0) {
+        // A refused item creates nothing.
+        this.asterisk.validateItem(id, payload);
+        await this.autocreate(plan);
+      } else if (this.limits.autoCreate) {
+        await this.create(requester, name, options && { formTypes: [FORM_NODE_CONFIG], fields: options.fields });
+      }
       node = this.node(name);
     }
     if (node.isCollection) throw unsupported('publish', 'items are published to the leaves of a collection');
@@ -181,7 +187,6 @@ export class PubSubService {
     } else {
       this.checkPayload(node, payload);
     }
-    const id = itemElementIn?.attrs.id || randomUUID();
     if (this.asterisk.carriesAsteriskEvents(node.name, this.tree.ancestors(node).map((a) => a.node.name))) this.asterisk.validateItem(id, payload);
 
     const item: Item = { id, publisher: requester.bare, payload, publishedAt: new Date() };

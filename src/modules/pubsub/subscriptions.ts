@@ -230,15 +230,10 @@ export class Subscriptions {
     }
   }
 
-  /**
-   * Ends expire=presence subscriptions of subscribers that are not online: after a restart all
-   * of them, since every session ended with the previous run.
-   */
-  async dropOfflinePresenceSubscriptions(isAvailable: (jid: string) => boolean): Promise<void> {
+  /** At start every expire=presence subscription has ended: no subscriber is online yet, and their sessions ended with the previous run. */
+  async dropPresenceSubscriptions(): Promise<void> {
     for (const node of [...this.tree.all()]) {
-      for (const s of [...node.subscriptions.values()]) {
-        if (s.options.expire === 'presence' && !isAvailable(s.jid)) await this.tree.unsubscribe(node, s);
-      }
+      for (const s of [...node.subscriptions.values()]) if (s.options.expire === 'presence') await this.tree.unsubscribe(node, s);
     }
   }
 
