@@ -123,7 +123,12 @@ EOF
   chown -R ejabberd:ejabberd "$ejabberd_dir"
 }
 
-ejabberdctl_bench() { ejabberdctl --ctl-config "$ejabberd_dir/ejabberdctl.cfg" "$@"; }
+# As the ejabberd user already: ejabberdctl would otherwise switch with su, whose PAM session
+# resets the descriptor limit raised in start().
+ejabberdctl_bench() {
+  HOME=/var/lib/ejabberd setpriv --reuid ejabberd --regid ejabberd --init-groups \
+    ejabberdctl --ctl-config "$ejabberd_dir/ejabberdctl.cfg" "$@"
+}
 
 pid_of() {
   case $1 in
@@ -133,6 +138,7 @@ pid_of() {
 }
 
 start() {
+  ulimit -n "$(ulimit -Hn)" # a soft limit of 1024 descriptors would cap the sessions near 1000
   case $1 in
     prosody)
       write_prosody_config
@@ -154,8 +160,8 @@ start() {
 stop() {
   case $1 in
     prosody) kill "$(pid_of prosody)" ;;
-    # ejabberdctl's stop also ends the epmd that its start brought up.
-    ejabberd) ejabberdctl_bench stop && ejabberdctl_bench stopped ;;
+    # "stopped" waits for the node to go, then ends the epmd that its start brought up.
+    ejabberd) ejabberdctl_bench stop >/dev/null || echo "ejabberd was not running" >&2; ejabberdctl_bench stopped ;;
   esac
 }
 

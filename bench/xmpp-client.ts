@@ -56,7 +56,7 @@ export class BenchClient {
     socket.on('close', () => this.fail('connection closed by the server'));
   }
 
-  get label(): string {
+  private get label(): string {
     return `${this.account.username}@${this.account.domain}`;
   }
 
