@@ -3,6 +3,7 @@
 // over TCP, with the same parser limits and stream errors.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { ClientStream, NS_CLIENT, type StreamTransport } from '../core/stream.js';
@@ -30,6 +31,7 @@ class WebSocketTransport implements StreamTransport {
   private expectOpen = true;
   private elementsInMessage = 0;
   private ended = false;
+  private corked = false;
 
   constructor(private readonly ws: WebSocket, readonly remoteAddress: string, readonly secure: boolean) {}
 
@@ -110,8 +112,19 @@ class WebSocketTransport implements StreamTransport {
     setTimeout(() => this.ws.terminate(), 2000).unref();
   }
 
+  // Frames written in one tick (a broadcast, a burst of replies) leave in one TCP segment, as over TCP.
   private send(text: string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (socket && !this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    this.ws.send(text);
   }
 }
 
