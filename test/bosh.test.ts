@@ -206,6 +206,32 @@ describe('BOSH', () => {
       assert.equal(t.server.sessions.get('dave@localhost', 'faulty'), undefined);
     });
 
+    it('gets offline messages at login and PubSub notifications, as over TCP', async () => {
+      const tcp = await RawClient.connect(t.port);
+      await tcp.login('bob', 'secret', 'localhost', 'sender');
+      tcp.send(`<message to='carol@localhost' type='chat' id='offline-1'><body>while you were out</body></message>`);
+      await sleep(200);
+      const carol = new BoshClient(t.boshPort);
+      const jid = await carol.login('carol', 'secret', 'offline');
+      await carol.send(`<presence xmlns='jabber:client'/>`);
+      const stored = await carol.waitFor((e) => e.name === 'message' && e.attrs.id === 'offline-1', 'offline message');
+      assert.equal(stored.getChildText('body'), 'while you were out');
+      assert.ok(stored.getChild('delay', 'urn:xmpp:delay'), 'with its delay stamp');
+
+      const ps = (body: string, id: string) => `<iq xmlns='jabber:client' type='set' to='pubsub.localhost' id='${id}'><pubsub xmlns='http://jabber.org/protocol/pubsub'>${body}</pubsub></iq>`;
+      await carol.send(ps(`<create node='bosh-news'/>`, 'c1'));
+      assert.equal((await carol.waitFor((e) => e.attrs.id === 'c1', 'create result')).attrs.type, 'result');
+      await carol.send(ps(`<subscribe node='bosh-news' jid='carol@localhost'/>`, 's1'));
+      assert.equal((await carol.waitFor((e) => e.attrs.id === 's1', 'subscribe result')).attrs.type, 'result');
+      await carol.send(ps(`<publish node='bosh-news'><item id='i1'><entry xmlns='urn:test'>hello</entry></item></publish>`, 'p1'));
+      const event = await carol.waitFor((e) => e.name === 'message' && !!e.getChild('event', 'http://jabber.org/protocol/pubsub#event'), 'notification');
+      assert.equal(event.attrs.from, 'pubsub.localhost');
+      assert.equal(event.attrs.to, jid.split('/')[0]);
+      assert.equal(event.getChild('event')!.getChild('items')!.getChild('item')!.attrs.id, 'i1');
+      await carol.send('', { type: 'terminate' });
+      tcp.end();
+    });
+
     it('refuses xmpp:restart when no restart is due', async () => {
       const c = new BoshClient(t.boshPort);
       await c.create();
