@@ -4,6 +4,7 @@
 // configurable per service (README "PubSub and Asterisk").
 import { z } from 'zod';
 import { defineModule } from '../../core/module-definition.js';
+import { normaliseDomain } from '../../jid.js';
 import type { ModuleContext } from '../../core/modules.js';
 import type { ClientSession } from '../../core/session.js';
 import { AsteriskRules, type AsteriskOptions } from './asterisk.js';
@@ -38,6 +39,7 @@ const asteriskSchema = z.object({
 
 const configSchema = z.object({
   address: z.string().min(1).default('pubsub.{host}')
+    .refine((address) => address.includes('{host}'), 'must contain {host}: each virtual host has a service of its own')
     .describe('Address of the PubSub service of each virtual host; {host} stands for the host'),
   'max-item-size': z.number().int().min(256).default(65536).describe('Largest item payload accepted, in bytes (payload-too-big beyond)'),
   'max-items': z.number().int().min(1).default(10000)
@@ -66,13 +68,17 @@ export default defineModule({
     /** By virtual host. */
     const running = new Map<string, RunningService>();
     const start = async (host: string) => {
-      if (!running.has(host)) running.set(host, await startService(ctx, ctx.config, ctx.config.address.replaceAll('{host}', host), view));
+      if (!running.has(host)) running.set(host, await startService(ctx, ctx.config, normaliseDomain(ctx.config.address.replaceAll('{host}', host)), view));
     };
     const stop = (host: string) => {
       running.get(host)?.unroute();
       running.delete(host);
     };
     for (const host of ctx.vhosts.served()) await start(host);
+    const addresses = new Set([...running.values()].map((r) => r.service.jid));
+    for (const address of Object.keys(ctx.config.services)) {
+      if (!addresses.has(address.toLowerCase())) ctx.log.warn({ address }, 'pubsub.services names no PubSub service of a served virtual host');
+    }
     // Hosts added, enabled, disabled or removed at runtime (VHost Manager) gain or lose their service; data stays stored.
     const unwatch = ctx.vhosts.onChange(async ({ kind, vhost }) => {
       if (kind !== 'removed' && vhost.enabled) await start(vhost.domain);
@@ -95,7 +101,8 @@ interface RunningService {
 }
 
 async function startService(ctx: ModuleContext, options: PubSubOptions, jid: string, view: DeviceStateView | undefined): Promise<RunningService> {
-  const asterisk = new AsteriskRules({ ...options.asterisk, ...options.services[jid]?.asterisk });
+  const overrides = Object.entries(options.services).find(([address]) => address.toLowerCase() === jid)?.[1].asterisk;
+  const asterisk = new AsteriskRules({ ...options.asterisk, ...overrides });
   const service = new PubSubService(jid, ctx, {
     maxItemSize: options['max-item-size'],
     maxItems: options['max-items'],
