@@ -2,7 +2,6 @@
 // the listeners, and owns their start and stop.
 import { pino, type Logger } from 'pino';
 import type { Element } from '../xml/element.js';
-import type { CoreConfig } from '../config/schema.js';
 import { openStorage } from '../storage/index.js';
 import type { Storage } from '../storage/types.js';
 import { withEphemeralAccounts, type EphemeralAccounts } from '../storage/ephemeral.js';
@@ -22,7 +21,8 @@ import { listenC2S, type Listener } from '../transports/tcp.js';
 import { HttpService } from '../http/server.js';
 import { listenHttp } from '../http/listen.js';
 
-export type Config = CoreConfig & Record<string, unknown>;
+import type { Config } from '../config/load.js';
+export type { Config };
 
 export interface ServerOptions {
   configFile?: string;

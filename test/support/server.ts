@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { pino } from 'pino';
-import { coreSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/config/load.js';
 import { startServer, type Config, type Server } from '../../src/core/server.js';
-import { allModules } from '../../src/modules/index.js';
 import { deriveCredentials } from '../../src/auth/credentials.js';
 
 export async function freePort(): Promise<number> {
@@ -47,8 +46,8 @@ export function buildConfig(overrides: Record<string, unknown> = {}, dataDir?: s
   for (const [k, v] of Object.entries(overrides)) {
     base[k] = v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object' ? { ...(base[k] as object), ...v } : v;
   }
-  const schema = coreSchema.extend(Object.fromEntries(allModules.filter((m) => m.config).map((m) => [m.name, m.config!.prefault({})])));
-  return schema.parse(base) as Config;
+  // The same schema and cross-option checks as a configuration file goes through.
+  return configSchema().parse(base) as Config;
 }
 
 export async function startTestServer(overrides: DeepPartial<Record<string, unknown>> & Record<string, unknown> = {}, dataDir?: string,
