@@ -6,54 +6,16 @@ import assert from 'node:assert/strict';
 import { client, xml } from '@xmpp/client';
 import type { Element as XmppElement } from '@xmpp/xml';
 import { startTestServer, type TestServer } from './support/server.js';
-
-// The server's certificate is the self-signed one generated for the test; @xmpp/client
-// upgrades with STARTTLS and must accept it.
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
-
-type Client = ReturnType<typeof client>;
-
-interface Connected {
-  xmpp: Client;
-  received: XmppElement[];
-  waitFor(match: (s: XmppElement) => boolean, what?: string): Promise<XmppElement>;
-}
+import { startClient, type ClientOptions, type LiveClient } from './support/xmpp-client.js';
 
 describe('@xmpp/client end to end', () => {
   let t: TestServer;
-  const open: Client[] = [];
+  const open: LiveClient[] = [];
 
-  async function connect(username: string | undefined, options: { mechanism?: string; domain?: string; resource?: string } = {}): Promise<Connected> {
-    const xmpp = client({
-      service: `xmpp://127.0.0.1:${t.port}`,
-      domain: options.domain ?? 'localhost',
-      resource: options.resource,
-      credentials: username === undefined ? undefined : async (authenticate: (c: object, m: string) => Promise<void>, mechanisms: string[]) => {
-        const mechanism = options.mechanism ?? mechanisms[0]!;
-        assert.ok(mechanisms.includes(mechanism), `${mechanism} offered (${mechanisms.join(' ')})`);
-        await authenticate({ username, password: 'secret' }, mechanism);
-      },
-    } as never);
-    xmpp.reconnect.stop();
-    xmpp.on('error', () => {});
-    const received: XmppElement[] = [];
-    const waiters: (() => void)[] = [];
-    xmpp.on('stanza', (s: XmppElement) => { received.push(s); for (const w of waiters.splice(0)) w(); });
-    await xmpp.start();
-    open.push(xmpp);
-    return {
-      xmpp,
-      received,
-      async waitFor(match, what = 'stanza') {
-        const deadline = Date.now() + 5000;
-        for (;;) {
-          const i = received.findIndex(match);
-          if (i >= 0) return received.splice(i, 1)[0]!;
-          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${received.map(String).join('\n')}`);
-          await new Promise<void>((r) => { const tm = setTimeout(r, 100); waiters.push(() => { clearTimeout(tm); r(); }); });
-        }
-      },
-    };
+  async function connect(username: string | undefined, options: ClientOptions = {}): Promise<LiveClient> {
+    const c = await startClient(t.port, username, options);
+    open.push(c);
+    return c;
   }
 
   before(async () => {
@@ -61,7 +23,7 @@ describe('@xmpp/client end to end', () => {
     for (const u of ['alice', 'bob', 'carol']) await t.addUser(`${u}@localhost`, 'secret');
   });
   after(async () => {
-    for (const x of open) await x.stop().catch(() => {});
+    for (const c of open) await c.xmpp.stop().catch(() => {});
     await t.stop(true);
   });
 

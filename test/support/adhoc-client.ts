@@ -1,17 +1,14 @@
 // A logged-in @xmpp/client with helpers to run ad-hoc commands (XEP-0050) and browse disco, as
 // Psi or Gajim would: the tests drive every command through its forms over a real socket.
 import assert from 'node:assert/strict';
-import { client, xml } from '@xmpp/client';
+import { xml } from '@xmpp/client';
 import type { Element as XmppElement } from '@xmpp/xml';
-
-// The server's certificate is the self-signed one generated for the test.
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+import { startClient, type ClientOptions, type LiveClient } from './xmpp-client.js';
 
 export const NS_COMMANDS = 'http://jabber.org/protocol/commands';
 export const NS_ADMIN = 'http://jabber.org/protocol/admin';
 export const NS_DATA = 'jabber:x:data';
 
-export type Client = ReturnType<typeof client>;
 
 export interface CommandResult {
   command: XmppElement;
@@ -36,11 +33,7 @@ export interface StanzaErrorInfo {
   specific: string | undefined;
 }
 
-export interface Connected {
-  xmpp: Client;
-  jid: string;
-  received: XmppElement[];
-  waitFor(match: (s: XmppElement) => boolean, what?: string, timeoutMs?: number): Promise<XmppElement>;
+export interface Connected extends LiveClient {
   request(iq: XmppElement): Promise<XmppElement>;
   /** Sends an IQ and resolves to the stanza error it gets (fails if it gets a result). */
   requestError(iq: XmppElement): Promise<StanzaErrorInfo>;
@@ -52,35 +45,11 @@ export interface Connected {
   stop(): Promise<void>;
 }
 
-export async function connectClient(port: number, username: string | undefined, options: { domain?: string; resource?: string; password?: string } = {}): Promise<Connected> {
-  const xmpp = client({
-    service: `xmpp://127.0.0.1:${port}`,
-    domain: options.domain ?? 'localhost',
-    resource: options.resource,
-    credentials: async (authenticate: (c: object, m: string) => Promise<void>, mechanisms: string[]) => {
-      if (username === undefined) return authenticate({}, 'ANONYMOUS');
-      await authenticate({ username, password: options.password ?? 'secret' }, mechanisms.includes('SCRAM-SHA-1') ? 'SCRAM-SHA-1' : mechanisms[0]!);
-    },
-  } as never);
-  xmpp.reconnect.stop();
-  xmpp.on('error', () => {});
-  const received: XmppElement[] = [];
-  const waiters: (() => void)[] = [];
-  xmpp.on('stanza', (s: XmppElement) => { received.push(s); for (const w of waiters.splice(0)) w(); });
-  await xmpp.start();
+export async function connectClient(port: number, username: string | undefined, options: ClientOptions = {}): Promise<Connected> {
+  const live = await startClient(port, username, options);
+  const { xmpp } = live;
   const self: Connected = {
-    xmpp,
-    jid: xmpp.jid!.toString(),
-    received,
-    async waitFor(match, what = 'stanza', timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const i = received.findIndex(match);
-        if (i >= 0) return received.splice(i, 1)[0]!;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${received.map(String).join('\n')}`);
-        await new Promise<void>((r) => { const tm = setTimeout(r, 100); waiters.push(() => { clearTimeout(tm); r(); }); });
-      }
-    },
+    ...live,
     request: (iq) => xmpp.iqCaller.request(iq, 10_000),
     async requestError(iq) {
       let result: XmppElement | undefined;
