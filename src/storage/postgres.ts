@@ -5,6 +5,7 @@ import pg from 'pg';
 import { migrate, selectSchemaVersion, type MigrationTarget } from './migrations.js';
 import type { Credentials, KeyValueStore, OfflineStore, PubSubStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
 import { postgresPubSubStore } from './pubsub-postgres.js';
+import { encodeJsonValue } from './json.js';
 
 interface RosterRow {
   contact: string;
@@ -31,12 +32,6 @@ function rosterItemFromRow(row: RosterRow): RosterItem {
   };
   if (row.name !== null) item.name = row.name;
   return item;
-}
-
-function encodeJsonValue(value: unknown): string {
-  const json = JSON.stringify(value);
-  if (json === undefined) throw new TypeError('Cannot store a value that has no JSON form (undefined, a function or a symbol)');
-  return json;
 }
 
 // Any constant shared by every Switchboard process using this database will do.

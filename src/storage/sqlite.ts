@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { migrate, selectSchemaVersion, type MigrationTarget } from './migrations.js';
 import type { Credentials, KeyValueStore, OfflineMessage, OfflineStore, PubSubStore, RosterItem, RosterStore, Storage, Subscription, UserStore } from './types.js';
 import { sqlitePubSubStore } from './pubsub-sqlite.js';
+import { encodeJsonValue } from './json.js';
 
 interface RosterRow {
   contact: string;
@@ -29,12 +30,6 @@ function rosterItemFromRow(row: RosterRow): RosterItem {
   };
   if (row.name !== null) item.name = row.name;
   return item;
-}
-
-function encodeJsonValue(value: unknown): string {
-  const json = JSON.stringify(value);
-  if (json === undefined) throw new TypeError('Cannot store a value that has no JSON form (undefined, a function or a symbol)');
-  return json;
 }
 
 function migrationTarget(db: Database.Database): MigrationTarget {
