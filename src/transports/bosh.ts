@@ -365,6 +365,7 @@ class BoshSession implements StreamTransport {
     if (!h.pause) {
       this.cache.set(h.rid, body);
       for (const rid of this.cache.keys()) if (rid <= h.rid - this.requests) this.cache.delete(rid);
+      for (const rid of this.abandoned) if (rid <= h.rid - this.requests) this.abandoned.delete(rid);
       this.lastResponseEmpty = !body.includes('><');
     }
     send(h.res, body);
