@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { verifyPassword } from '../src/auth/credentials.js';
 import { openStorage } from '../src/storage/index.js';
-import { freePort } from './support/server.js';
+import { freePorts } from './support/server.js';
 import { stringify } from 'yaml';
 import { describeSchema, optionValues } from '../src/config/describe.js';
 import { configSchema } from '../src/config/load.js';
@@ -55,11 +55,12 @@ function switchboard(args: string[], options: RunOptions = {}): Promise<Run> {
 async function listenersOnFreePorts(): Promise<Record<string, Record<string, unknown>>> {
   const sections: Record<string, Record<string, unknown>> = {};
   const paths = optionValues(describeSchema(configSchema()), {}).map(({ path }) => path.join('.'));
+  const ports = await freePorts(paths.length);
   for (const path of paths) {
     const [section, key, ...deeper] = path.split('.');
     if (!section || !key || deeper.length > 0 || !/(^|-)port$/.test(key)) continue;
     sections[section] ??= {};
-    sections[section][key] = await freePort();
+    sections[section][key] = ports.pop();
     if (paths.includes(`${section}.host`)) sections[section].host = '127.0.0.1';
   }
   return sections;

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startTestServer, type TestServer } from './support/server.js';
+import { freePorts, startTestServer, type TestServer } from './support/server.js';
 import type { ServerProcessSpec } from './support/server-process.js';
 import { RawClient } from './support/raw-client.js';
 import { backends } from './support/postgres.js';
@@ -189,8 +189,9 @@ for (const backend of backends()) describe(`offline messages (${backend.name})`,
 
   it('loses nothing in a crash between storing and delivery, and delivers nothing twice after a crash that follows delivery', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-crash-'));
+    const [port, tlsPort] = (await freePorts(2)) as [number, number];
     const spec: ServerProcessSpec = {
-      overrides: { storage: await backend.storage() }, dataDir, port: await freePort(), tlsPort: await freePort(),
+      overrides: { storage: await backend.storage() }, dataDir, port, tlsPort,
       users: ['mercutio@localhost', 'rosaline@localhost'],
     };
     const crashed = new Clients(() => ({ port: spec.port }) as TestServer);

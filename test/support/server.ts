@@ -8,16 +8,16 @@ import { configSchema } from '../../src/config/load.js';
 import { startServer, type Config, type Server } from '../../src/core/server.js';
 import { deriveCredentials } from '../../src/auth/credentials.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Distinct free loopback ports: all are held open together, so no two can be the same. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<import('node:net').Server>((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  })));
+  const ports = servers.map((s) => { const a = s.address(); return typeof a === 'object' && a ? a.port : 0; });
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }
 
 export interface TestServer {
@@ -52,12 +52,13 @@ export function buildConfig(overrides: Record<string, unknown> = {}, dataDir?: s
 
 export async function startTestServer(overrides: DeepPartial<Record<string, unknown>> & Record<string, unknown> = {}, dataDir?: string,
   ports?: { port: number; tlsPort: number; httpPort?: number; boshPort?: number; wsPort?: number; wssPort?: number }): Promise<TestServer> {
-  const port = ports?.port ?? (await freePort());
-  const tlsPort = ports?.tlsPort ?? (await freePort());
-  const httpPort = ports?.httpPort ?? (await freePort());
-  const boshPort = ports?.boshPort ?? (await freePort());
-  const wsPort = ports?.wsPort ?? (await freePort());
-  const wssPort = ports?.wssPort ?? (await freePort());
+  const fresh = await freePorts(6);
+  const port = ports?.port ?? fresh[0]!;
+  const tlsPort = ports?.tlsPort ?? fresh[1]!;
+  const httpPort = ports?.httpPort ?? fresh[2]!;
+  const boshPort = ports?.boshPort ?? fresh[3]!;
+  const wsPort = ports?.wsPort ?? fresh[4]!;
+  const wssPort = ports?.wssPort ?? fresh[5]!;
   const c2s = { host: '127.0.0.1', port, 'tls-port': tlsPort, ...((overrides.c2s as object) ?? {}) };
   const http = { host: '127.0.0.1', port: httpPort, ...((overrides.http as object) ?? {}) };
   const bosh = { port: boshPort, ...((overrides.bosh as object) ?? {}) };
