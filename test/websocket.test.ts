@@ -4,21 +4,19 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { client, xml } from '@xmpp/client';
-import type { Element as XmppElement } from '@xmpp/xml';
+import { xml } from '@xmpp/client';
 import { startTestServer, type TestServer } from './support/server.js';
 import { RawClient } from './support/raw-client.js';
+import { startClient, type LiveClient } from './support/xmpp-client.js';
 import { createStreamParser } from '../src/xml/parser.js';
 import type { Element } from '../src/xml/element.js';
 
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 // Node 20 has no global WebSocket; @xmpp/websocket uses the global one, as in a browser.
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const OPEN = (to = 'localhost') => `<open xmlns='${FRAMING}' to='${to}' version='1.0'/>`;
 
-type Client = ReturnType<typeof client>;
 
 /** A raw WebSocket client: every message as text, and each parsed on its own as one XML document. */
 class RawWs {
@@ -99,38 +97,12 @@ function parseAlone(text: string): Element {
 
 describe('XMPP over WebSocket', () => {
   let t: TestServer;
-  const open: Client[] = [];
+  const open: LiveClient[] = [];
 
-  async function connect(service: string, username: string, resource: string, mechanism?: string) {
-    const xmpp = client({
-      service,
-      domain: 'localhost',
-      resource,
-      credentials: async (authenticate: (c: object, m: string) => Promise<void>, mechanisms: string[]) => {
-        const m = mechanism ?? mechanisms[0]!;
-        assert.ok(mechanisms.includes(m), `${m} offered (${mechanisms.join(' ')})`);
-        await authenticate({ username, password: 'secret' }, m);
-      },
-    } as never);
-    xmpp.reconnect.stop();
-    xmpp.on('error', () => {});
-    const received: XmppElement[] = [];
-    const waiters: (() => void)[] = [];
-    xmpp.on('stanza', (s: XmppElement) => { received.push(s); for (const w of waiters.splice(0)) w(); });
-    await xmpp.start();
-    open.push(xmpp);
-    return {
-      xmpp,
-      async waitFor(match: (s: XmppElement) => boolean, what = 'stanza'): Promise<XmppElement> {
-        const deadline = Date.now() + 5000;
-        for (;;) {
-          const i = received.findIndex(match);
-          if (i >= 0) return received.splice(i, 1)[0]!;
-          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${received.map(String).join('\n')}`);
-          await new Promise<void>((r) => { const tm = setTimeout(r, 100); waiters.push(() => { clearTimeout(tm); r(); }); });
-        }
-      },
-    };
+  async function connect(service: string, username: string, resource: string, mechanism: string): Promise<LiveClient> {
+    const c = await startClient(t.port, username, { service, resource, mechanism });
+    open.push(c);
+    return c;
   }
 
   before(async () => {
@@ -138,7 +110,7 @@ describe('XMPP over WebSocket', () => {
     for (const u of ['alice', 'bob']) await t.addUser(`${u}@localhost`, 'secret');
   });
   after(async () => {
-    for (const x of open) await x.stop().catch(() => {});
+    for (const c of open) await c.xmpp.stop().catch(() => {});
     await t.stop(true);
   });
 
