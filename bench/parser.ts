@@ -21,23 +21,13 @@ import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { STREAM_PARSERS, type ParserLimits } from '../src/xml/parser.js';
 import { Utf8StreamDecoder } from '../src/xml/fast-parser.js';
+import { rng } from '../test/support/rng.js';
 
 const HEADER = `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client' to='localhost' version='1.0'>`;
 const LIMITS: ParserLimits = { maxStanzaSize: 262144, maxDepth: 32 };
 const TARGET_BYTES = 4 << 20;
 const RUNS = Number(process.env.RUNS) || 7;
 const WARMUP = 2;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Traffic

@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { STREAM_PARSERS, createStreamParser, DEFAULT_LIMITS, type ParserLimits, type StreamHeader, type StreamParser } from './parser.js';
 import { FastStreamParser } from './fast-parser.js';
 import { escapeAttr, escapeText, type Attrs } from './element.js';
+import { rng } from '../../test/support/rng.js';
 
 const NS_STREAMS = 'http://etherx.jabber.org/streams';
 const HEADER = `<stream:stream xmlns='jabber:client' xmlns:stream='${NS_STREAMS}' to='localhost' version='1.0' xml:lang='en'>`;
@@ -78,17 +79,6 @@ function assertSplitInvariant(Impl: Impl, input: string, expected: string[], lim
   for (const { name, chunks } of chunkings(input, exhaustive)) {
     assert.deepEqual(events(Impl, chunks, limits), expected, `cut as ${name}`);
   }
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const BILLION_LAUGHS = `<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol "lol">` +
