@@ -13,6 +13,7 @@ import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
+import { LOAD_OPTIONS, positiveInteger } from './options.js';
 
 const USAGE = `node --import tsx bench/http-transports.ts [options]
   --transport bosh|websocket|both   default both
@@ -276,26 +277,13 @@ async function main(): Promise<void> {
       target: { type: 'string', default: '127.0.0.1:5280' },
       'bosh-url': { type: 'string' },
       'ws-url': { type: 'string' },
-      domain: { type: 'string', default: 'localhost' },
-      users: { type: 'string', default: '200' },
-      password: { type: 'string', default: 'bench' },
-      'user-prefix': { type: 'string', default: 'bench' },
-      duration: { type: 'string', default: '10' },
-      'in-flight': { type: 'string', default: '10' },
-      concurrency: { type: 'string', default: '50' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
+      ...LOAD_OPTIONS,
     },
   });
   if (values.help) { console.log(USAGE); return; }
-  const positive = (name: string, v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not "${v}"`);
-    return n;
-  };
   const o: Options = {
-    domain: values.domain, users: positive('users', values.users), password: values.password, prefix: values['user-prefix'],
-    duration: positive('duration', values.duration), inFlight: positive('in-flight', values['in-flight']), concurrency: positive('concurrency', values.concurrency),
+    domain: values.domain, users: positiveInteger('users', values.users), password: values.password, prefix: values['user-prefix'],
+    duration: positiveInteger('duration', values.duration), inFlight: positiveInteger('in-flight', values['in-flight']), concurrency: positiveInteger('concurrency', values.concurrency),
   };
   const transports = values.transport === 'both' ? ['bosh', 'websocket'] : [values.transport];
   if (!transports.every((t) => t === 'bosh' || t === 'websocket')) throw new Error(`unknown --transport "${values.transport}"\n${USAGE}`);

@@ -7,6 +7,7 @@ import {
   type BenchOptions,
   type Results,
 } from './scenarios.js';
+import { LOAD_OPTIONS, positiveInteger } from './options.js';
 
 const USAGE = `npm run bench -- [options]
   --scenario login|messaging|memory|all   default all (memory, first, only with --pid)
@@ -26,44 +27,31 @@ function parseOptions(): { options: BenchOptions; scenarios: string[]; json: boo
     options: {
       scenario: { type: 'string', default: 'all' },
       target: { type: 'string', default: '127.0.0.1:5222' },
-      domain: { type: 'string', default: 'localhost' },
-      users: { type: 'string', default: '200' },
-      password: { type: 'string', default: 'bench' },
-      'user-prefix': { type: 'string', default: 'bench' },
-      duration: { type: 'string', default: '10' },
-      'in-flight': { type: 'string', default: '10' },
-      concurrency: { type: 'string', default: '50' },
       pid: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
+      ...LOAD_OPTIONS,
     },
   });
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
   }
-  const positive = (name: string, value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not "${value}"`);
-    return n;
-  };
   const [host, port] = values.target.split(/:(?=\d+$)/);
   if (!host || !port) throw new Error(`--target must be host:port, not "${values.target}"`);
-  const pid = values.pid === undefined ? undefined : positive('pid', values.pid);
+  const pid = values.pid === undefined ? undefined : positiveInteger('pid', values.pid);
   // Memory first: RSS rarely shrinks, so a heap grown by earlier scenarios would absorb new sessions unseen.
   const scenarios = values.scenario === 'all' ? [...(pid ? ['memory'] : []), 'login', 'messaging'] : [values.scenario];
   if (!scenarios.every((s) => ['login', 'messaging', 'memory'].includes(s))) throw new Error(`unknown --scenario "${values.scenario}"\n${USAGE}`);
   return {
     options: {
       host,
-      port: positive('target port', port),
+      port: positiveInteger('target port', port),
       domain: values.domain,
-      users: positive('users', values.users),
+      users: positiveInteger('users', values.users),
       password: values.password,
       userPrefix: values['user-prefix'],
-      concurrency: positive('concurrency', values.concurrency),
-      durationSeconds: positive('duration', values.duration),
-      inFlightPerPair: positive('in-flight', values['in-flight']),
+      concurrency: positiveInteger('concurrency', values.concurrency),
+      durationSeconds: positiveInteger('duration', values.duration),
+      inFlightPerPair: positiveInteger('in-flight', values['in-flight']),
       loginTimeoutMs: 30_000,
       pid,
     },
