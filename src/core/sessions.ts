@@ -50,6 +50,17 @@ export class SessionManager {
     return out;
   }
 
+  /**
+   * The resources a message to a bare JID goes to (RFC 6121 8.5.2.1.1): never those with a
+   * negative priority; headlines to all the others, other types to those of the highest priority.
+   */
+  bareMessageRecipients(bare: string, type: string): ClientSession[] {
+    const eligible = this.available(bare).filter((s) => s.priority >= 0);
+    if (type === 'headline' || eligible.length <= 1) return eligible;
+    const top = Math.max(...eligible.map((s) => s.priority));
+    return eligible.filter((s) => s.priority === top);
+  }
+
   isOnline(bare: string): boolean {
     return this.byBare.has(bare);
   }

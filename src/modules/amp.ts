@@ -147,10 +147,7 @@ class AmpProcessor {
     const type = stanza.attrs.type ?? 'normal';
     if (to.resource && this.ctx.sessions.get(to.bare, to.resource)) return { method: 'direct', resources: [to.resource] };
     if (type === 'groupchat') return { method: 'none' };
-    // Headlines go to every non-negative resource, others to those of the highest priority.
-    const eligible = this.ctx.sessions.available(to.bare).filter((s) => s.priority >= 0);
-    const top = Math.max(...eligible.map((s) => s.priority));
-    const targets = type === 'headline' ? eligible : eligible.filter((s) => s.priority === top);
+    const targets = this.ctx.sessions.bareMessageRecipients(to.bare, type);
     if (targets.length > 0) return { method: 'direct', resources: targets.map((s) => s.jid.resource) };
     const kept = this.offline !== undefined && await this.ctx.storage.users.exists(to.domain, to.local)
       && await this.offline.wouldStore({ stanza, from, to });

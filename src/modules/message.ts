@@ -5,7 +5,6 @@
 import { defineModule } from '../core/module-definition.js';
 import type { ModuleContext } from '../core/modules.js';
 import type { Routed } from '../core/events.js';
-import type { ClientSession } from '../core/session.js';
 import { StanzaError } from '../core/errors.js';
 
 export default defineModule({
@@ -41,7 +40,7 @@ async function toBare(ctx: ModuleContext, r: Routed): Promise<void> {
     ctx.router.bounce(stanza, new StanzaError('service-unavailable'), origin);
     return;
   }
-  const targets = pickResources(ctx.sessions.available(to.bare), type === 'headline');
+  const targets = ctx.sessions.bareMessageRecipients(to.bare, type);
   if (targets.length) {
     for (const s of targets) s.send(stanza);
     return;
@@ -53,12 +52,4 @@ async function toBare(ctx: ModuleContext, r: Routed): Promise<void> {
   if (await ctx.hooks.fire('message/undeliverable', r)) return;
   // No offline storage took it: headlines are dropped, others bounced (RFC 6121 8.5.2.2.1).
   if (type !== 'headline') ctx.router.bounce(stanza, new StanzaError('service-unavailable', 'the recipient is offline'), origin);
-}
-
-/** Headlines go to every non-negative resource; other messages to those of the highest priority. */
-function pickResources(available: ClientSession[], all: boolean): ClientSession[] {
-  const eligible = available.filter((s) => s.priority >= 0);
-  if (all || eligible.length <= 1) return eligible;
-  const top = Math.max(...eligible.map((s) => s.priority));
-  return eligible.filter((s) => s.priority === top);
 }
