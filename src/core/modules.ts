@@ -12,6 +12,7 @@ import type { IqHandlers } from './iq.js';
 import type { Disposer, ModuleDefinition } from './module-definition.js';
 import type { HttpRoutes } from '../http/server.js';
 import type { VhostRegistry } from './vhosts.js';
+import type { Metrics } from './metrics.js';
 
 /** An IQ received before authentication (in-band registration). */
 export type PreAuthIqHandler = (req: { iq: Element; payload: Element; domain: string; secure: boolean }) => Element | void | Promise<Element | void>;
@@ -34,6 +35,8 @@ export interface ModuleContext<C = unknown> {
   postAuthFeature(feature: Element): void;
   /** HTTP routes served on every HTTP listener (see http/server.ts). */
   http: HttpRoutes;
+  /** Registers counters and gauges (`ctx.metrics.counter({ name, help, labelNames })`), exported at `GET /metrics`. */
+  metrics: Metrics;
   /** Adds a disco#info identity of the virtual hosts. */
   identity(category: string, type: string, name?: string): void;
   /** Advertises a disco#info feature of the virtual hosts that depends on this module's options. */

@@ -20,6 +20,7 @@ import { loadCertificates, type CertificateStore } from '../transports/certifica
 import { listenC2S, type Listener } from '../transports/tcp.js';
 import { HttpService } from '../http/server.js';
 import { listenHttp } from '../http/listen.js';
+import { Metrics } from './metrics.js';
 
 import type { Config } from '../config/load.js';
 export type { Config };
@@ -43,6 +44,8 @@ export class Server {
   readonly http: HttpService;
   /** Stanza handling under way, which a graceful stop lets finish before closing storage. */
   readonly inFlight = new Set<Promise<void>>();
+  /** Counters and gauges of every component (core/metrics.ts): `GET /metrics`, statistics. */
+  readonly metrics = new Metrics();
   private readonly preAuthFeatureFns: ((domain: string) => Element | undefined)[] = [];
   private readonly discoFeatures = new Set<string>(['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items']);
   private readonly discoIdentities: { category: string; type: string; name?: string }[] = [];
@@ -169,6 +172,7 @@ export class Server {
       },
       postAuthFeature: (f) => { this.postAuthFeatures.push(f); },
       http: this.http,
+      metrics: this.metrics,
       identity: (category, type, name) => { this.discoIdentities.push({ category, type, name }); },
       feature: (variable) => { this.discoFeatures.add(variable); },
       features: () => [...this.discoFeatures].sort(),
