@@ -5,8 +5,9 @@
 //
 // One registry per server, found through the server's hooks object, so that modules share it
 // without importing each other: `commandRegistry(ctx).add({...})`.
-import type { JID } from '../../jid.js';
+import { parseJid, type JID } from '../../jid.js';
 import type { Element } from '../../xml/element.js';
+import { StanzaError } from '../../core/errors.js';
 import type { ModuleContext } from '../../core/modules.js';
 import type { ClientSession } from '../../core/session.js';
 import type { DataForm, FormValues } from './forms.js';
@@ -24,10 +25,10 @@ export const SESSION_MANAGER: Component = { name: 'sess-man', label: 'Session Ma
 export const VHOST_MANAGER: Component = { name: 'vhost-man', label: 'VHost Manager' };
 
 export interface CommandStep {
-  /** Who runs the command (full JID of a local, authenticated, non-anonymous session). */
+  /** Who runs the command (full JID of a local, authenticated, non-anonymous session, or of an administrator of the admin web UI). */
   requester: JID;
-  /** The session the request came from. */
-  session: ClientSession;
+  /** The session the request came from; absent when the command runs outside XMPP (`CommandRegistry.execute`). */
+  session?: ClientSession;
   /** The address the command was sent to: the component's JID or the virtual host's. */
   to: JID;
   /** The virtual host the command was addressed on. */
@@ -40,8 +41,8 @@ export interface CommandStep {
   stage: number;
   /** Kept between the stages of one session. */
   state: Record<string, unknown>;
-  /** The IQ as received. */
-  request: Element;
+  /** The IQ as received; absent when the command runs outside XMPP. */
+  request?: Element;
 }
 
 export interface Note {
@@ -113,6 +114,36 @@ export class CommandRegistry {
   /** The commands of a component, in the order they were added. */
   list(component: string): AdhocCommand[] {
     return [...(this.commands.get(component)?.values() ?? [])];
+  }
+
+  /**
+   * The command, if `requester` (a bare JID) may run it on `domain`; else throws the stanza error
+   * to answer: item-not-found for an unknown command, forbidden without the right.
+   */
+  async authorise(component: string, node: string, requester: string, domain: string): Promise<AdhocCommand> {
+    const command = this.get(component, node);
+    if (!command) throw new StanzaError('item-not-found', `no command ${node} on ${this.component(component)?.label ?? component}`);
+    if (!(await command.allowed(requester, domain))) throw new StanzaError('forbidden', `you are not allowed to run ${command.name} on ${domain}`);
+    return command;
+  }
+
+  /**
+   * Runs one stage of a command outside XMPP, on behalf of `requester` (the admin web UI): the same
+   * access check and the same `run` as a request to <component>@<domain>, without a command
+   * session. With a submitted form it is the submission; without, the first stage. Errors are
+   * thrown as StanzaError, as over XMPP.
+   */
+  async execute(component: string, node: string, request: { requester: JID; domain: string; values: FormValues }): Promise<CommandReply> {
+    const command = await this.authorise(component, node, request.requester.bare, request.domain);
+    return command.run({
+      requester: request.requester,
+      to: parseJid(`${component}@${request.domain}`),
+      domain: request.domain,
+      action: request.values.submitted ? 'complete' : 'execute',
+      values: request.values,
+      stage: request.values.submitted ? 1 : 0,
+      state: {},
+    });
   }
 
   /** The commands of a component `requester` may run on `domain`. */

@@ -180,11 +180,9 @@ class AdhocService {
     if (!node) throw new StanzaError('bad-request', 'the command has no node');
     const action = request.attrs.action ?? 'execute';
     if (!ACTIONS.has(action)) throw commandError('malformed-action', `${action} is not an ad-hoc command action`);
-    const command = this.registry.get(component.name, node);
-    if (!command) throw new StanzaError('item-not-found', `no command ${node} on ${component.label}`);
     const bare = this.eligible(r);
     if (bare === undefined) throw new StanzaError('forbidden', 'commands are for users of this server logged in with an account');
-    if (!(await command.allowed(bare, r.to.domain))) throw new StanzaError('forbidden', `you are not allowed to run ${command.name} on ${r.to.domain}`);
+    const command = await this.registry.authorise(component.name, node, bare, r.to.domain);
     const x = request.getChild('x', NS_DATA);
     const values = new FormValues(x ? parseForm(x) : undefined);
 
