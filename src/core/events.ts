@@ -52,4 +52,8 @@ export interface ServerEvents {
    * items, which may depend on who asks (admin components are shown to administrators only).
    */
   'disco/host-items': { from: JID; to: JID; items: Element[] };
+  /** disco#info of an account's bare JID (no node) is being answered: handlers append identities and features (PEP). */
+  'disco/account-info': { from: JID; to: JID; identities: Element[]; features: string[] };
+  /** disco#items of an account's bare JID (no node) is being answered: handlers append items (PEP nodes). */
+  'disco/account-items': { from: JID; to: JID; items: Element[] };
 }

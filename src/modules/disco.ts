@@ -33,18 +33,23 @@ export default defineModule({
       },
     });
     ctx.iq('account', NS_DISCO_INFO, {
-      async get({ to, payload }) {
+      async get({ from, to, payload }) {
         if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
         if (!(await ctx.storage.users.exists(to.domain, to.local))) throw new StanzaError('service-unavailable');
+        // What other modules make of the account (PEP: a pubsub/pep identity and its features).
+        const extra = { from, to, identities: [] as Element[], features: [] as string[] };
+        await ctx.hooks.fire('disco/account-info', extra);
         return xml('query', { xmlns: NS_DISCO_INFO },
-          xml('identity', { category: 'account', type: 'registered' }),
-          xml('feature', { var: NS_DISCO_INFO }));
+          xml('identity', { category: 'account', type: 'registered' }), extra.identities,
+          [...new Set([NS_DISCO_INFO, ...extra.features])].map((f) => xml('feature', { var: f })));
       },
     });
     ctx.iq('account', NS_DISCO_ITEMS, {
-      async get({ to }) {
+      async get({ from, to }) {
         if (!(await ctx.storage.users.exists(to.domain, to.local))) throw new StanzaError('service-unavailable');
-        return xml('query', { xmlns: NS_DISCO_ITEMS });
+        const extra = { from, to, items: [] as Element[] };
+        await ctx.hooks.fire('disco/account-items', extra);
+        return xml('query', { xmlns: NS_DISCO_ITEMS }, extra.items);
       },
     });
   },
