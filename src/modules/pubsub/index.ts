@@ -10,9 +10,12 @@ import type { ClientSession } from '../../core/session.js';
 import { AsteriskRules, type AsteriskOptions } from './asterisk.js';
 import { ACCESS_MODELS, PUBLISH_MODELS } from './config.js';
 import { DeviceStateView, serveDeviceStates } from './device-states.js';
-import { PubSubProtocol } from './protocol.js';
-import { PubSubService } from './service.js';
+import { EntityCaps } from './caps.js';
+import { PEP_FEATURES, PepServices, hookPep } from './pep.js';
+import { PubSubProtocol, serviceFeatures } from './protocol.js';
+import { NS_PUBSUB, PubSubService } from './service.js';
 import { Subscriptions } from './subscriptions.js';
+import { DeviceStateAnnouncer, publishReportedStates } from './relayed-states.js';
 
 /** The asterisk options without defaults: per-service overrides leave out what they keep. */
 const asteriskFields = {
@@ -47,6 +50,9 @@ const configSchema = z.object({
   'max-nodes-per-user': z.number().int().min(0).default(10000)
     .describe('Most nodes one account may create (max-nodes-exceeded beyond); an Asterisk creates one per device'),
   'auto-create': z.boolean().default(false).describe('Publishing to a missing node creates it (XEP-0060 auto-create), for everyone'),
+  'anonymous-create': z.boolean().default(false)
+    .describe('Anonymous users may create nodes on the PubSub service (they would outlive the account); otherwise forbidden. Their own PEP nodes stay in memory either way'),
+  pep: z.boolean().default(true).describe("PEP (XEP-0163): each account's bare JID is a PubSub service of its own, with +notify filtering by entity caps"),
   'device-state-api': z.boolean().default(true)
     .describe('Keep the cluster-wide view of Asterisk device states and mailboxes, served to administrators as GET /api/device-states and /api/mailboxes on the HTTP port'),
   asterisk: asteriskSchema.prefault({}).describe('COMPAT: what Asterisk res_xmpp needs beyond the XEPs (README "PubSub and Asterisk")'),
@@ -61,14 +67,14 @@ type PubSubOptions = z.infer<typeof configSchema>;
 export default defineModule({
   name: 'pubsub',
   description: 'Publish-subscribe (XEP-0060) with collection nodes (XEP-0248), the device-state hub of Asterisk clusters',
-  specs: ['XEP-0060', 'XEP-0248'],
+  specs: ['XEP-0060', 'XEP-0248', 'XEP-0163', 'XEP-0115'],
   config: configSchema,
   async setup(ctx) {
     const view = ctx.config['device-state-api'] ? new DeviceStateView() : undefined;
     /** By virtual host. */
     const running = new Map<string, RunningService>();
     const start = async (host: string) => {
-      if (!running.has(host)) running.set(host, await startService(ctx, ctx.config, normaliseDomain(ctx.config.address.replaceAll('{host}', host)), view));
+      if (!running.has(host)) running.set(host, await startService(ctx, ctx.config, host, normaliseDomain(ctx.config.address.replaceAll('{host}', host)), view));
     };
     const stop = (host: string) => {
       running.get(host)?.unroute();
@@ -84,9 +90,21 @@ export default defineModule({
       if (kind !== 'removed' && vhost.enabled) await start(vhost.domain);
       else stop(vhost.domain);
     });
+    // Another cluster node served PubSub until now: its state is in storage, not in our memory.
+    ctx.hooks.on('services/reload', async () => {
+      for (const host of [...running.keys()]) {
+        stop(host);
+        await start(host);
+      }
+    });
     if (view) serveDeviceStates(ctx, view);
     hookPresence(ctx, () => [...running.values()]);
+    // States from outside XMPP (the AMI relay) are published here; XMPP-published ones announced.
+    const unhookReports = publishReportedStates(ctx, (host) => running.get(host)?.service);
+    const unhookPep = ctx.config.pep ? startPep(ctx, ctx.config) : undefined;
     return () => {
+      unhookReports();
+      unhookPep?.();
       unwatch();
       for (const host of [...running.keys()]) stop(host);
     };
@@ -100,7 +118,7 @@ interface RunningService {
   unroute: () => void;
 }
 
-async function startService(ctx: ModuleContext, options: PubSubOptions, jid: string, view: DeviceStateView | undefined): Promise<RunningService> {
+async function startService(ctx: ModuleContext, options: PubSubOptions, host: string, jid: string, view: DeviceStateView | undefined): Promise<RunningService> {
   const overrides = Object.entries(options.services).find(([address]) => address.toLowerCase() === jid)?.[1].asterisk;
   const asterisk = new AsteriskRules({ ...options.asterisk, ...overrides });
   const service = new PubSubService(jid, ctx, {
@@ -108,7 +126,8 @@ async function startService(ctx: ModuleContext, options: PubSubOptions, jid: str
     maxItems: options['max-items'],
     maxNodesPerUser: options['max-nodes-per-user'],
     autoCreate: options['auto-create'],
-  }, asterisk, view);
+    anonymousCreate: options['anonymous-create'],
+  }, asterisk, new DeviceStateAnnouncer(ctx, host, view));
   const subscriptions = new Subscriptions(service);
   await service.tree.load();
   await subscriptions.dropPresenceSubscriptions();
@@ -117,6 +136,19 @@ async function startService(ctx: ModuleContext, options: PubSubOptions, jid: str
   const unroute = ctx.router.addService(jid, (r) => protocol.handle(r));
   ctx.log.info({ service: jid, nodes: [...service.tree.all()].length }, 'PubSub service ready');
   return { service, subscriptions, unroute };
+}
+
+/** PEP on every account, with the limits of the pubsub.<host> services; the host advertises the PubSub features. */
+function startPep(ctx: ModuleContext, options: PubSubOptions): () => void {
+  const peps = new PepServices(ctx, {
+    maxItemSize: options['max-item-size'],
+    maxItems: options['max-items'],
+    maxNodesPerUser: options['max-nodes-per-user'],
+    autoCreate: true,
+    anonymousCreate: true,
+  }, new EntityCaps(ctx));
+  for (const f of [...serviceFeatures(), ...PEP_FEATURES]) ctx.feature(`${NS_PUBSUB}#${f}`);
+  return hookPep(ctx, peps);
 }
 
 /**

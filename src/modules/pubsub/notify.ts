@@ -21,19 +21,28 @@ export function itemElement(item: Item, withPayload: boolean): Element {
 export class Notifier {
   private readonly idPrefix = randomBytes(4).toString('hex');
   private sent = 0;
+  private readonly notifications;
 
   constructor(
     private readonly ctx: ModuleContext,
     private readonly service: string,
     private readonly tree: NodeTree,
     private readonly access: AccessControl,
-  ) {}
+    /** PEP: full JIDs that get item notifications without subscribing (contacts and own resources with +notify). */
+    private readonly implicit?: (node: PubSubNode) => Promise<string[]>,
+  ) {
+    this.notifications = ctx.metrics.counter({ name: 'pubsub_notifications_total', help: 'Event notifications sent by PubSub services and PEP' });
+  }
 
   /** New items or retractions of a leaf (`content` are <item> or <retract> elements). */
   async items(node: PubSubNode, content: Element[]): Promise<void> {
     if (!node.config.deliverNotifications) return;
     const event = xml('event', { xmlns: NS_PUBSUB_EVENT }, xml('items', { node: node.name }, content));
     const recipients = await this.itemRecipients(node);
+    if (this.implicit) {
+      // A bare JID subscribed explicitly already gets one message, which reaches its resources.
+      for (const full of await this.implicit(node)) if (!recipients.has(full) && !recipients.has(bareOf(full))) recipients.set(full, []);
+    }
     await Promise.all([...recipients].map(([jid, subids]) => this.send(jid, subids, event, node)));
   }
 
@@ -83,6 +92,12 @@ export class Notifier {
     }
   }
 
+  /** The last item of a node to one resource that just became available or announced interest (PEP). */
+  lastItemTo(full: string, node: PubSubNode, item: Item): Promise<void> {
+    const event = xml('event', { xmlns: NS_PUBSUB_EVENT }, xml('items', { node: node.name }, itemElement(item, node.config.deliverPayloads)));
+    return this.send(full, [], event, node);
+  }
+
   /** Direct subscribers of a node that want notifications, by JID. */
   directRecipients(node: PubSubNode): Map<string, string[]> {
     const recipients = new Map<string, string[]>();
@@ -118,6 +133,7 @@ export class Notifier {
   }
 
   private eventMessage(jid: string, subids: string[], event: Element, node: PubSubNode): Element {
+    this.notifications.inc();
     const headers = subids.length > 1 ? xml('headers', { xmlns: NS_SHIM }, subids.map((id) => xml('header', { name: 'SubID' }, id))) : undefined;
     const type = node.config.notificationType === 'headline' ? 'headline' : undefined;
     return xml('message', { from: this.service, to: jid, type, id: this.nextId() }, event, headers);

@@ -31,6 +31,11 @@ const FEATURES = [
   'subscription-notifications', 'subscription-options',
 ];
 
+/** The features of a service, as disco#info lists them after `${NS_PUBSUB}#`. */
+export function serviceFeatures(): readonly string[] {
+  return FEATURES;
+}
+
 interface Outcome {
   result?: Element;
   /** Work that follows the reply. */
@@ -114,9 +119,12 @@ export class PubSubProtocol {
         const id = await this.service.publish(from, required(node), items[0], formIn(pubsub.getChild('publish-options')));
         return { result: id === undefined ? undefined : xml('pubsub', { xmlns: NS_PUBSUB }, xml('publish', { node }, xml('item', { id }))) };
       }
-      case 'retract':
-        await this.service.retract(from, required(node), action.getChild('item')?.attrs.id, parseBoolean(action.attrs.notify) === true);
+      case 'retract': {
+        // Section 7.2 (schema): one or more <item/> per retract.
+        const ids = action.getChildren('item').map((i) => i.attrs.id);
+        await this.service.retract(from, required(node), ids, parseBoolean(action.attrs.notify) === true);
         return {};
+      }
       case 'subscribe': {
         const form = formIn(pubsub.getChild('options'));
         const subscription = await this.subscriptions.subscribe(from, required(node), action.attrs.jid, form);

@@ -29,6 +29,18 @@ export interface ServiceLimits {
   maxNodesPerUser: number;
   /** Publishing to a missing node creates it (XEP-0060 section 7.1.4, feature auto-create). */
   autoCreate: boolean;
+  /** Anonymous users may create nodes (which would outlive their account); otherwise forbidden. */
+  anonymousCreate: boolean;
+}
+
+/**
+ * What makes a service a PEP service (XEP-0163): it is an account's bare JID, only the account
+ * creates and publishes, nodes are created on first publish with the PEP defaults, and
+ * notifications also go to the contacts and own resources that asked for them by entity caps.
+ */
+export interface PepProfile {
+  /** Full JIDs that get a node's notifications without a subscription (XEP-0163 section 4.3). */
+  implicitRecipients(node: PubSubNode): Promise<string[]>;
 }
 
 /** Told of item changes after they are stored and notified (the device-state view listens). */
@@ -51,10 +63,11 @@ export class PubSubService {
     readonly limits: ServiceLimits,
     readonly asterisk: AsteriskRules,
     private readonly observer?: ItemObserver,
+    readonly pep?: PepProfile,
   ) {
     this.tree = new NodeTree(jid, ctx.storage.pubsub, () => this.defaults());
     this.access = new AccessControl(ctx);
-    this.notifier = new Notifier(ctx, jid, this.tree, this.access);
+    this.notifier = new Notifier(ctx, jid, this.tree, this.access, pep && ((node) => pep.implicitRecipients(node)));
   }
 
   private get store() {
@@ -69,7 +82,9 @@ export class PubSubService {
   }
 
   defaults(): NodeConfig {
-    return defaultNodeConfig({ maxItems: this.limits.maxItems, maxPayloadSize: this.limits.maxItemSize });
+    const base = defaultNodeConfig({ maxItems: this.limits.maxItems, maxPayloadSize: this.limits.maxItemSize });
+    // XEP-0163 section 4.3 and 7: presence access, last item on subscription and on presence; one item (a singleton node) unless asked.
+    return this.pep ? { ...base, accessModel: 'presence', sendLastPublishedItem: 'on_sub_and_presence', maxItems: 1 } : base;
   }
 
   node(name: string | undefined): PubSubNode {
@@ -83,6 +98,11 @@ export class PubSubService {
   async create(requester: JID, name: string | undefined, form: SubmittedForm | undefined): Promise<string> {
     const bare = requester.bare;
     if (name === '') throw pubsubError('bad-request', 'nodeid-required', 'a node name cannot be empty');
+    // XEP-0060 section 8.1.3.1: not allowed to create nodes is forbidden.
+    if (this.pep && bare !== this.jid) throw forbidden('only the account itself creates its PEP nodes');
+    if (!this.pep && !this.limits.anonymousCreate && this.isAnonymous(bare)) {
+      throw forbidden('anonymous users may not create nodes here');
+    }
     if (!this.ctx.isAdmin(bare) && this.tree.countCreatedBy(bare) >= this.limits.maxNodesPerUser) {
       throw pubsubError('not-allowed', 'max-nodes-exceeded', `an account may create at most ${this.limits.maxNodesPerUser} nodes`);
     }
@@ -174,7 +194,7 @@ export class PubSubService {
         // A refused item creates nothing.
         this.asterisk.validateItem(id, payload);
         await this.autocreate(plan);
-      } else if (this.limits.autoCreate) {
+      } else if (this.limits.autoCreate || this.pep) {
         await this.create(requester, name, options && { formTypes: [FORM_NODE_CONFIG], fields: options.fields });
       }
       node = this.node(name);
@@ -198,23 +218,28 @@ export class PubSubService {
       this.ctx.log.debug({ service: this.jid, node: node.name, item: id }, 'dropped the stored item replaced by an unstored one');
     }
     node.lastItem = item;
+    this.ctx.metrics.counter({ name: 'pubsub_publishes_total', help: 'Items published (PubSub services and PEP)', labelNames: ['service'] }).inc({ service: this.pep ? 'pep' : 'pubsub' });
     await this.notifier.items(node, [itemElement(item, node.config.deliverPayloads)]);
     this.observer?.published(this, node, item);
     return itemElementIn ? id : undefined;
   }
 
-  /** Section 7.2. */
-  async retract(requester: JID, name: string, id: string | undefined, notify: boolean): Promise<void> {
+  /** Section 7.2: one or more items, all or none (each must exist and be the requester's to retract), in one notification. */
+  async retract(requester: JID, name: string, ids: (string | undefined)[], notify: boolean): Promise<void> {
     const node = this.node(name);
-    if (!id) throw pubsubError('bad-request', 'item-required', 'which item?');
+    if (ids.length === 0 || ids.some((id) => !id)) throw pubsubError('bad-request', 'item-required', 'which item?');
     if (node.isCollection || !node.config.persistItems) throw unsupported('persistent-items', 'this node keeps no items');
-    const [stored] = await this.store.getItems(this.jid, node.name, { ids: [id] });
-    if (!stored) throw pubsubError('item-not-found', undefined, `no item ${id}`);
-    if (!this.access.canRetract(node, requester.bare, stored.publisher)) throw forbidden(`you may not retract items of ${name}`);
-    await this.store.retractItem(this.jid, node.name, id);
-    if (node.lastItem?.id === id) node.lastItem = undefined;
-    if (notify || node.config.notifyRetract) await this.notifier.items(node, [xml('retract', { id })]);
-    this.observer?.retracted(this, node, id);
+    const wanted = [...new Set(ids as string[])];
+    const stored = await this.store.getItems(this.jid, node.name, { ids: wanted });
+    const missing = wanted.find((id) => !stored.some((s) => s.id === id));
+    if (missing !== undefined) throw pubsubError('item-not-found', undefined, `no item ${missing}`);
+    for (const item of stored) {
+      if (!this.access.canRetract(node, requester.bare, item.publisher)) throw forbidden(`you may not retract items of ${name}`);
+    }
+    for (const id of wanted) await this.store.retractItem(this.jid, node.name, id);
+    if (node.lastItem && wanted.includes(node.lastItem.id)) node.lastItem = undefined;
+    if (notify || node.config.notifyRetract) await this.notifier.items(node, wanted.map((id) => xml('retract', { id })));
+    for (const id of wanted) this.observer?.retracted(this, node, id);
   }
 
   /** Section 6.5: all items, the newest `max`, or those with the given ids; newest first. */
@@ -239,6 +264,11 @@ export class PubSubService {
       node.lastItem = item ?? null;
     }
     return node.lastItem;
+  }
+
+  /** Whether a bare JID is an anonymous login's (the JID of one is used once, so any of its sessions tells). */
+  private isAnonymous(bare: string): boolean {
+    return this.ctx.sessions.resources(bare).some((s) => s.anonymous);
   }
 
   /** Values a node_config form may carry up to: the service's limits. */
@@ -282,11 +312,24 @@ export class PubSubService {
         continue;
       }
       const current = nodeConfigValues(node.config, field);
-      if (!current || current.join('\n') !== values.join('\n')) {
+      if (!current || current.join('\n') !== this.normalisedOption(field, values).join('\n')) {
         throw pubsubError('conflict', 'precondition-not-met', `the node's ${field} is not ${values.join(', ')}`);
       }
     }
     return persist;
+  }
+
+  /**
+   * A precondition's value as the node's own form would show it ('true' as '1', max_items 'max' as
+   * the limit), so equal settings compare equal; a value no node could have stays as given.
+   */
+  private normalisedOption(field: string, values: string[]): string[] {
+    try {
+      const parsed = applyNodeConfigForm({ formTypes: [], fields: new Map([[field, values]]) }, this.defaults(), this.limitsForForms());
+      return nodeConfigValues(parsed, field) ?? values;
+    } catch {
+      return values;
+    }
   }
 
   /** Section 7.1.3: one payload, in the node's namespace if it has one, not too big. */
