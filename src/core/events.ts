@@ -3,6 +3,7 @@ import type { Element } from '../xml/element.js';
 import type { JID } from '../jid.js';
 import type { ClientSession } from './session.js';
 import type { RosterItem } from '../storage/types.js';
+import type { DeviceState } from '../telephony/device-state.js';
 
 /** A stanza on its way to a local target, with addresses already parsed and stamped. */
 export interface Routed {
@@ -52,8 +53,24 @@ export interface ServerEvents {
    * items, which may depend on who asks (admin components are shown to administrators only).
    */
   'disco/host-items': { from: JID; to: JID; items: Element[] };
+  /**
+   * This node starts serving the domain services (PubSub) after another cluster node did: state
+   * they keep in memory must be read again from storage, where the other node left it.
+   */
+  'services/reload': Record<string, never>;
   /** disco#info of an account's bare JID (no node) is being answered: handlers append identities and features (PEP). */
   'disco/account-info': { from: JID; to: JID; identities: Element[]; features: string[] };
   /** disco#items of an account's bare JID (no node) is being answered: handlers append items (PEP nodes). */
   'disco/account-items': { from: JID; to: JID; items: Element[] };
+  /**
+   * An Asterisk device state was published over XMPP to a host's PubSub service (its device-state
+   * node or a leaf below it), under the entity id `eid` of the reporting server; fired by the
+   * pubsub module after delivery. The AMI relay writes it to AMI-connected servers.
+   */
+  'device-state/published': { host: string; device: string; state: DeviceState; eid: string; publisher: string };
+  /**
+   * A server outside XMPP reported a device state (the AMI relay; `source` names the link): the
+   * pubsub module publishes it on the host's service as Asterisk res_xmpp would, under `eid`.
+   */
+  'device-state/reported': { host: string; device: string; state: DeviceState; eid: string; source: string };
 }

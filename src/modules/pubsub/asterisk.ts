@@ -9,12 +9,11 @@
 import type { Element } from '../../xml/element.js';
 import type { AccessModel, NodeConfig, PublishModel } from './config.js';
 import { pubsubError } from './errors.js';
+import { DEVICE_STATES } from '../../telephony/device-state.js';
 
 export const NS_ASTERISK = 'http://asterisk.org';
 
-/** Device states Asterisk knows (ast_devstate_val); anything else is not a state it publishes. */
-export const DEVICE_STATES = ['UNKNOWN', 'NOT_INUSE', 'INUSE', 'BUSY', 'INVALID', 'UNAVAILABLE', 'RINGING', 'RINGINUSE', 'ONHOLD'] as const;
-export type DeviceState = (typeof DEVICE_STATES)[number];
+export { DEVICE_STATES, type DeviceState } from '../../telephony/device-state.js';
 
 /** An Asterisk entity id as ast_eid_to_str writes it: six hex bytes separated by colons. */
 const EID = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;

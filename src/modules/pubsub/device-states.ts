@@ -10,23 +10,12 @@ import { sendJson } from '../../http/server.js';
 import { tryParseJid } from '../../jid.js';
 import { verifyPasswordAsync } from '../../auth/credentials.js';
 import type { Element } from '../../xml/element.js';
+import { aggregateDeviceState } from '../../telephony/device-state.js';
 import { DEVICE_STATES, NS_ASTERISK, type DeviceState } from './asterisk.js';
 import type { Item, PubSubNode } from './nodes.js';
 import type { ItemObserver, PubSubService } from './service.js';
 
-/**
- * Asterisk's aggregation of the states several servers report for one device (ast_devstate_aggregate,
- * test/fixtures/asterisk/README.md): the highest in this order, except that RINGING together with
- * INUSE, ONHOLD or BUSY makes RINGINUSE.
- */
-const AGGREGATION_ORDER: readonly DeviceState[] = ['INVALID', 'UNKNOWN', 'UNAVAILABLE', 'NOT_INUSE', 'ONHOLD', 'RINGING', 'INUSE', 'BUSY', 'RINGINUSE'];
-
-export function aggregateDeviceState(states: readonly DeviceState[]): DeviceState {
-  let result: DeviceState = 'INVALID';
-  for (const state of states) if (AGGREGATION_ORDER.indexOf(state) > AGGREGATION_ORDER.indexOf(result)) result = state;
-  if (states.includes('RINGING') && states.some((s) => s === 'INUSE' || s === 'ONHOLD' || s === 'BUSY')) result = 'RINGINUSE';
-  return result;
-}
+export { aggregateDeviceState } from '../../telephony/device-state.js';
 
 interface Report<T> {
   value: T;

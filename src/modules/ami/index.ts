@@ -1,0 +1,73 @@
+// Asterisk Manager Interface relay (issue 9; seed 002, zmq-ami-broker): device and presence
+// states between Asterisk servers over standard AMI (TCP 5038, no Asterisk module to compile)
+// or res_zmq_manager's ZeroMQ sockets, joined with the XMPP side through two core events: states
+// learned over AMI are published to the PubSub service as res_xmpp would (so the device-state
+// view, the panel and XMPP-connected Asterisks see them), and states published over XMPP are
+// written to the AMI servers. Off unless `ami.servers` names a server.
+import { defineModule } from '../../core/module-definition.js';
+import type { ModuleContext } from '../../core/modules.js';
+import { amiConfigSchema, type AmiConfig } from './config.js';
+import { DeviceRelay } from './device-relay.js';
+import { AmiLink, tcpTransport, type TransportFactory } from './link.js';
+import { PresenceRelay } from './presence-relay.js';
+import { zmqTransport } from './zmq.js';
+
+export default defineModule({
+  name: 'ami',
+  description: 'Asterisk Manager Interface relay: device and presence states between Asterisk servers, and with XMPP PubSub (README "Sharing device state over AMI")',
+  config: amiConfigSchema,
+  setup(ctx) {
+    const config = ctx.config;
+    if (config.servers.length === 0) return;
+    const host = (config['virtual-host'] ?? ctx.core['virtual-hosts'][0])?.toLowerCase();
+    const metrics = linkMetrics(ctx);
+    const factory: TransportFactory = (server, c, log, handlers) => (server.transport === 'zmq' ? zmqTransport : tcpTransport)(server, c, log, handlers);
+    const links = config.servers.map((server) => new AmiLink(server, config, ctx.log.child({ ami: server.name }), factory,
+      (what) => metrics[what].inc({ link: server.name })));
+    metrics.up(links);
+
+    const refused = (link: AmiLink | undefined, what: string) => {
+      if (link) metrics.failure.inc({ link: link.name });
+      ctx.log.warn({ ami: link?.name }, `not relayed: ${what}`);
+    };
+    const devices = config['device-state'] ? new DeviceRelay(links, {
+      reported: (device, state, target) => {
+        if (config.xmpp && host) void ctx.hooks.fire('device-state/reported', { host, device, state, eid: target.eid, source: `ami:${target.name}` });
+      },
+      refused: (target, what) => refused(target as AmiLink | undefined, what),
+    }) : undefined;
+    const presence = config.presence ? new PresenceRelay(links, { refused: (target, what) => refused(target as AmiLink, what) }) : undefined;
+    for (const link of links) {
+      link.devices = devices;
+      link.presence = presence;
+    }
+    const unhook = devices && config.xmpp ? ctx.hooks.on('device-state/published', ({ host: published, device, state, eid }) => {
+      // Items under our servers' eids are the relay's own publishes coming back.
+      if (published === host && !devices.ownsEid(eid)) devices.fromXmpp(eid, device, state);
+    }) : undefined;
+
+    ctx.log.info({ servers: links.map((l) => l.name), host, deviceState: config['device-state'], presence: config.presence }, 'AMI relay starting');
+    for (const link of links) link.transport.start();
+    return () => {
+      unhook?.();
+      for (const link of links) link.transport.stop();
+    };
+  },
+});
+
+/** Per link: events in, actions out, reconnects, failures (GET /metrics), and whether it is up. */
+function linkMetrics(ctx: ModuleContext<AmiConfig>) {
+  const counter = (name: string, help: string) => ctx.metrics.counter({ name, help, labelNames: ['link'] as const });
+  let links: AmiLink[] = [];
+  ctx.metrics.gauge({
+    name: 'ami_link_up', help: 'Whether the AMI link is logged in (1) or not (0)', labelNames: ['link'] as const,
+    collect(g) { for (const l of links) g.set({ link: l.name }, l.ready ? 1 : 0); },
+  });
+  return {
+    event: counter('ami_events_in_total', 'AMI events received, per link'),
+    action: counter('ami_actions_out_total', 'AMI actions sent (Login, SetVar, lists, Ping), per link'),
+    reconnect: counter('ami_reconnects_total', 'Reconnection attempts, per link'),
+    failure: counter('ami_failures_total', 'Failures (refused or lost connections, timeouts, refused logins, garbage, unrelayable states), per link'),
+    up(all: AmiLink[]) { links = all; },
+  };
+}

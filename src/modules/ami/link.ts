@@ -1,0 +1,142 @@
+// One configured Asterisk server: its transport (AMI over TCP, or res_zmq_manager's ZeroMQ
+// sockets) seen by the relay as a RelayTarget, with its resynchronisation after each login.
+import type { Logger } from 'pino';
+import type { AmiMessage } from './codec.js';
+import { eidOf, type AmiConfig, type AmiServerConfig } from './config.js';
+import { AmiConnection, type LinkState, type LinkStatistics } from './connection.js';
+import type { DeviceRelay, RelayTarget } from './device-relay.js';
+import type { PresenceRelay } from './presence-relay.js';
+
+/** What the relay needs of a transport; AmiConnection (TCP) and ZmqConnection provide it. */
+export interface Transport {
+  readonly state: LinkState;
+  readonly ready: boolean;
+  readonly stats: LinkStatistics;
+  readonly lastError: string | undefined;
+  readonly upSince: Date | undefined;
+  start(): void;
+  stop(): void;
+  action(action: string, fields?: Record<string, string>): Promise<AmiMessage>;
+  list(action: string, each: (event: AmiMessage) => void): Promise<boolean>;
+}
+
+export interface TransportHandlers {
+  up(): void;
+  event(message: AmiMessage): void;
+  down(reason: string): void;
+  counted?(what: 'event' | 'action' | 'reconnect' | 'failure'): void;
+}
+
+export type TransportFactory = (server: AmiServerConfig, config: AmiConfig, log: Logger, handlers: TransportHandlers) => Transport;
+
+export const tcpTransport: TransportFactory = (server, config, log, handlers) => new AmiConnection({
+  name: server.name,
+  host: server.host,
+  port: server.port,
+  username: server.username ?? '',
+  secret: server.secret ?? '',
+  trace: server['ami-trace'],
+  requestTimeout: config['request-timeout'],
+  connectTimeout: config['connect-timeout'],
+  keepaliveInterval: config['keepalive-interval'],
+  backoff: { initial: config['reconnect-initial'], max: config['reconnect-max'] },
+}, log, handlers);
+
+export class AmiLink implements RelayTarget {
+  readonly name: string;
+  readonly eid: string;
+  readonly transport: Transport;
+  devices: DeviceRelay | undefined;
+  presence: PresenceRelay | undefined;
+
+  constructor(readonly server: AmiServerConfig, config: AmiConfig, private readonly log: Logger, factory: TransportFactory,
+    counted?: TransportHandlers['counted']) {
+    this.name = server.name;
+    this.eid = eidOf(server);
+    this.transport = factory(server, config, log, {
+      up: () => void this.resynchronise(),
+      event: (message) => this.event(message),
+      down: () => {
+        this.devices?.disconnected(this);
+        this.presence?.disconnected(this);
+      },
+      counted,
+    });
+  }
+
+  get ready(): boolean {
+    return this.transport.ready;
+  }
+
+  setVar(variable: string, value: string): void {
+    this.transport.action('SetVar', { Variable: variable, Value: value }).then((response) => {
+      if (response.response?.toLowerCase() !== 'success') {
+        this.log.warn({ variable, value, message: response.get('Message') }, `AMI ${this.name} refused SetVar ${variable}`);
+      }
+    }, (e: Error) => this.log.warn({ variable, value }, `SetVar ${variable} on ${this.name} failed: ${e.message}`));
+  }
+
+  private event(message: AmiMessage): void {
+    const name = message.event?.toLowerCase();
+    if (name === 'devicestatechange' && this.devices) {
+      const device = message.get('Device');
+      const state = message.get('State');
+      if (device === undefined || state === undefined) return this.log.warn({ event: message.toString() }, 'DeviceStateChange without Device or State; ignored');
+      this.devices.fromServer(this, device, state);
+    } else if (name === 'presencestatechange' && this.presence) {
+      this.presenceEvent(message, false);
+    }
+  }
+
+  private presenceEvent(message: AmiMessage, inList: boolean): void {
+    const presentity = message.get('Presentity');
+    const status = message.get('Status');
+    if (presentity === undefined || status === undefined) {
+      this.log.warn({ event: message.toString() }, 'PresenceStateChange without Presentity or Status; ignored');
+      return;
+    }
+    this.presence!.fromServer(this, presentity, { status, subtype: message.get('Subtype') ?? '', message: message.get('Message') ?? '' }, inList);
+  }
+
+  /**
+   * After each login: the current states (DeviceStateList, PresenceStateList) as if they had just
+   * changed, then every mirror the server lacks. An Asterisk without those actions (before 13) only
+   * gets the mirrors.
+   */
+  private async resynchronise(): Promise<void> {
+    if (this.devices) {
+      const devices = this.devices;
+      devices.listStarted(this);
+      let complete = false;
+      try {
+        complete = await this.transport.list('DeviceStateList', (event) => {
+          const device = event.get('Device');
+          const state = event.get('State');
+          if (event.event?.toLowerCase() === 'devicestatechange' && device !== undefined && state !== undefined) devices.fromServer(this, device, state, true);
+        });
+      } catch (e) {
+        this.log.warn(`cannot resynchronise device states of ${this.name}: ${(e as Error).message}`);
+      }
+      if (!this.ready) return;
+      devices.listCompleted(this, complete);
+    }
+    if (this.presence) {
+      try {
+        await this.transport.list('PresenceStateList', (event) => {
+          if (event.event?.toLowerCase() === 'presencestatechange') this.presenceEvent(event, true);
+        });
+      } catch (e) {
+        this.log.warn(`cannot resynchronise presence states of ${this.name}: ${(e as Error).message}`);
+      }
+      if (this.ready) this.presence.listCompleted(this);
+    }
+  }
+
+  /** One line for `check` and logs. */
+  describe(): string {
+    const s = this.transport.stats;
+    const where = this.server.transport === 'zmq' ? `zmq ${this.server.host}:${this.server['cmd-port']}/${this.server['evt-port']}` : `${this.server.host}:${this.server.port}`;
+    return `${this.name} (${where}) ${this.transport.state}${this.transport.lastError ? `: ${this.transport.lastError}` : ''}; `
+      + `events in ${s.eventsIn}, actions out ${s.actionsOut}, reconnects ${s.reconnects}, failures ${s.failures}`;
+  }
+}

@@ -1,0 +1,201 @@
+// res_zmq_manager's transport (the seed's `cmd_port` / `evt_port`): AMI events as JSON objects
+// on a PUB socket, actions as JSON objects on a REP socket answered by a JSON array (the
+// response, then the events of a list). ZeroMQ has no login and no end-of-connection, so the
+// link counts as up once a Ping is answered, and a Ping unanswered within the request timeout
+// takes it down: both sockets are made anew after the backoff, as the seed does with its REQ
+// socket. Needs the optional `zeromq` package, loaded only when a server uses this transport.
+import type { Logger } from 'pino';
+import { AmiMessage } from './codec.js';
+import { Backoff } from './backoff.js';
+import { ActionError, type LinkState, type LinkStatistics } from './connection.js';
+import type { AmiConfig, AmiServerConfig } from './config.js';
+import type { Transport, TransportFactory, TransportHandlers } from './link.js';
+
+type ZeroMq = typeof import('zeromq');
+
+let loading: Promise<ZeroMq> | undefined;
+
+function loadZeroMq(): Promise<ZeroMq> {
+  loading ??= import('zeromq');
+  return loading;
+}
+
+/** A JSON object of res_zmq_manager as an AMI message (values are strings there, but be lenient). */
+function messageOf(value: unknown): AmiMessage | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  return new AmiMessage(Object.entries(value).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)] as const));
+}
+
+export class ZmqConnection implements Transport {
+  state: LinkState = 'waiting';
+  readonly stats: LinkStatistics = { eventsIn: 0, actionsOut: 0, reconnects: 0, failures: 0 };
+  lastError: string | undefined;
+  upSince: Date | undefined;
+  private subscriber: import('zeromq').Subscriber | undefined;
+  private request: import('zeromq').Request | undefined;
+  /** REQ sockets take one request at a time: actions wait their turn. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly backoff: Backoff;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private generation = 0;
+  private attempts = 0;
+  private nextId = 1;
+
+  constructor(private readonly server: AmiServerConfig, private readonly config: AmiConfig, private readonly log: Logger,
+    private readonly handlers: TransportHandlers) {
+    this.backoff = new Backoff({ initial: config['reconnect-initial'], max: config['reconnect-max'] });
+  }
+
+  get ready(): boolean {
+    return this.state === 'up';
+  }
+
+  start(): void {
+    if (this.state !== 'stopped') void this.open();
+  }
+
+  stop(): void {
+    this.state = 'stopped';
+    clearTimeout(this.retryTimer);
+    this.close();
+  }
+
+  action(action: string, fields: Record<string, string> = {}): Promise<AmiMessage> {
+    return this.exchange(action, fields).then((reply) => reply[0] ?? new AmiMessage([['Response', 'Error'], ['Message', 'empty reply']]));
+  }
+
+  async list(action: string, each: (event: AmiMessage) => void): Promise<boolean> {
+    const [response, ...events] = await this.exchange(action, {});
+    if (response?.response?.toLowerCase() !== 'success') {
+      throw new ActionError(`${action} refused by ${this.server.name}: ${response?.get('Message') ?? response?.response ?? 'no response'}`);
+    }
+    let complete = false;
+    for (const event of events) {
+      this.count('event');
+      if (event.get('EventList')?.toLowerCase() === 'complete') complete = true;
+      else each(event);
+    }
+    return complete;
+  }
+
+  private count(what: 'event' | 'action' | 'reconnect' | 'failure'): void {
+    if (what === 'event') this.stats.eventsIn++;
+    else if (what === 'action') this.stats.actionsOut++;
+    else if (what === 'reconnect') this.stats.reconnects++;
+    else this.stats.failures++;
+    this.handlers.counted?.(what);
+  }
+
+  /** One request and its reply on the REQ socket, in turn; a timeout fails the link. */
+  private exchange(action: string, fields: Record<string, string>, allowBeforeUp = false): Promise<AmiMessage[]> {
+    const generation = this.generation;
+    const run = this.queue.then(async () => {
+      const socket = this.request;
+      if (!socket || generation !== this.generation || (!allowBeforeUp && this.state !== 'up')) throw new ActionError(`${this.server.name} is not connected`);
+      const body = { Action: action, ActionID: `sb-${this.nextId++}`, ...fields };
+      if (this.server['ami-trace']) this.log.info({ direction: 'out', body }, 'AMI trace');
+      this.count('action');
+      try {
+        await socket.send(JSON.stringify(body));
+        const [reply] = await socket.receive();
+        const parsed: unknown = JSON.parse(reply!.toString('utf8'));
+        if (this.server['ami-trace']) this.log.info({ direction: 'in', reply: parsed }, 'AMI trace');
+        const list = Array.isArray(parsed) ? parsed : [parsed];
+        return list.map(messageOf).filter((m): m is AmiMessage => m !== undefined);
+      } catch (e) {
+        const reason = (e as { code?: string }).code === 'EAGAIN'
+          ? `no answer to ${action} within ${this.config['request-timeout']} ms`
+          : `${action} failed: ${(e as Error).message}`;
+        this.fail(reason, generation);
+        throw new ActionError(`${this.server.name}: ${reason}`);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async open(): Promise<void> {
+    let zmq: ZeroMq;
+    try {
+      zmq = await loadZeroMq();
+    } catch {
+      this.lastError = 'the zmq transport needs the zeromq package (npm install zeromq)';
+      this.log.error(`AMI ${this.server.name}: ${this.lastError}`);
+      return;
+    }
+    if (this.state === 'stopped') return;
+    const generation = ++this.generation;
+    this.state = 'connecting';
+    if (this.attempts++ > 0) this.count('reconnect');
+    const { host } = this.server;
+    this.request = new zmq.Request({ receiveTimeout: this.config['request-timeout'], sendTimeout: this.config['request-timeout'], linger: 0 });
+    this.request.connect(`tcp://${host}:${this.server['cmd-port']}`);
+    this.subscriber = new zmq.Subscriber({ linger: 0 });
+    this.subscriber.connect(`tcp://${host}:${this.server['evt-port']}`);
+    this.subscriber.subscribe('{');
+    void this.readEvents(this.subscriber, generation);
+    try {
+      await this.exchange('Ping', {}, true);
+    } catch {
+      return;
+    }
+    if (generation !== this.generation || (this.state as LinkState) === 'stopped') return;
+    this.state = 'up';
+    this.upSince = new Date();
+    this.lastError = undefined;
+    this.backoff.reset();
+    this.log.info(`AMI ${this.server.name} reached over ZeroMQ`);
+    this.keepaliveTimer = setInterval(() => { this.exchange('Ping', {}).catch(() => undefined); }, this.config['keepalive-interval']);
+    this.handlers.up();
+  }
+
+  private async readEvents(socket: import('zeromq').Subscriber, generation: number): Promise<void> {
+    try {
+      for await (const [frame] of socket) {
+        if (generation !== this.generation) return;
+        let message: AmiMessage | undefined;
+        try {
+          message = messageOf(JSON.parse(frame!.toString('utf8')));
+        } catch {
+          message = undefined;
+        }
+        if (!message) {
+          this.count('failure');
+          this.log.warn({ frame: frame!.toString('utf8').slice(0, 200) }, `AMI ${this.server.name} published something that is not a JSON object; skipped`);
+          continue;
+        }
+        if (this.server['ami-trace']) this.log.info({ direction: 'in', fields: Object.fromEntries(message.fields) }, 'AMI trace');
+        this.count('event');
+        if (this.state === 'up') this.handlers.event(message);
+      }
+    } catch {
+      // Closed by close(): the next connection reads on.
+    }
+  }
+
+  private fail(reason: string, generation: number): void {
+    if (this.state === 'stopped' || generation !== this.generation || this.state === 'waiting') return;
+    const wasUp = this.state === 'up';
+    this.count('failure');
+    this.lastError = reason;
+    this.close();
+    this.state = 'waiting';
+    const delay = this.backoff.next();
+    this.log[wasUp ? 'warn' : 'error']({ retryInMs: delay }, `AMI ${this.server.name}: ${reason}; retrying in ${delay} ms`);
+    if (wasUp) this.handlers.down(reason);
+    this.retryTimer = setTimeout(() => void this.open(), delay);
+  }
+
+  private close(): void {
+    this.generation++;
+    clearInterval(this.keepaliveTimer);
+    this.upSince = undefined;
+    this.request?.close();
+    this.subscriber?.close();
+    this.request = undefined;
+    this.subscriber = undefined;
+  }
+}
+
+export const zmqTransport: TransportFactory = (server, config, log, handlers) => new ZmqConnection(server, config, log, handlers);

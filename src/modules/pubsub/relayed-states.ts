@@ -1,0 +1,60 @@
+// Device states between the PubSub service and relays outside XMPP (the AMI relay), through two
+// core events, so neither module knows the other:
+// - every Asterisk <state> item published on a host's service fires 'device-state/published';
+// - 'device-state/reported' is published on the host's service exactly as Asterisk res_xmpp
+//   publishes a state (flat mode: item = device in the device-state node; collection mode: a
+//   leaf named after the device inside that collection), so XMPP-connected Asterisks, the
+//   device-state view and the panel see it like any other server's.
+import type { ModuleContext } from '../../core/modules.js';
+import { parseJid } from '../../jid.js';
+import { isDeviceState } from '../../telephony/device-state.js';
+import { xml } from '../../xml/element.js';
+import { NS_ASTERISK } from './asterisk.js';
+import type { Item, PubSubNode } from './nodes.js';
+import type { ItemObserver, PubSubService } from './service.js';
+
+/** Passes item changes on to `inner` (the device-state view) and announces device states. */
+export class DeviceStateAnnouncer implements ItemObserver {
+  constructor(private readonly ctx: ModuleContext, private readonly host: string, private readonly inner?: ItemObserver) {}
+
+  published(service: PubSubService, node: PubSubNode, item: Item): void {
+    this.inner?.published(service, node, item);
+    const payload = item.payload[0];
+    if (!payload || payload.name !== 'state' || payload.attrs.xmlns !== NS_ASTERISK || !payload.attrs.eid) return;
+    const state = payload.text().trim();
+    if (!isDeviceState(state)) return;
+    const deviceNode = service.asterisk.eventNodes.deviceState;
+    if (node.name !== deviceNode && !service.tree.ancestors(node).some((a) => a.node.name === deviceNode)) return;
+    if (!service.asterisk.carriesAsteriskEvents(node.name, service.tree.ancestors(node).map((a) => a.node.name))) return;
+    void this.ctx.hooks.fire('device-state/published', { host: this.host, device: item.id, state, eid: payload.attrs.eid, publisher: item.publisher });
+  }
+
+  retracted(service: PubSubService, node: PubSubNode, id: string): void {
+    this.inner?.retracted(service, node, id);
+  }
+
+  cleared(service: PubSubService, node: PubSubNode): void {
+    this.inner?.cleared(service, node);
+  }
+}
+
+/** Publishes reported states on the service of their host, as the server itself (publisher: the host). */
+export function publishReportedStates(ctx: ModuleContext, serviceOf: (host: string) => PubSubService | undefined): () => void {
+  return ctx.hooks.on('device-state/reported', async ({ host, device, state, eid, source }) => {
+    const service = serviceOf(host);
+    if (!service) {
+      ctx.log.warn({ host, source }, 'a device state was reported for a host without a PubSub service; not published');
+      return;
+    }
+    await service.exclusive(async () => {
+      const collection = service.asterisk.eventNodes.deviceState;
+      const target = service.tree.get(collection)?.isCollection ? device : collection;
+      const item = xml('item', { id: device }, xml('state', { xmlns: NS_ASTERISK, eid, cachable: '1' }, state));
+      try {
+        await service.publish(parseJid(host), target, item, undefined);
+      } catch (e) {
+        ctx.log.warn({ host, device, source, node: target, err: (e as Error).message }, `cannot publish the state of ${device} reported by ${source}`);
+      }
+    });
+  });
+}

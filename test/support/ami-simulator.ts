@@ -1,0 +1,247 @@
+// An Asterisk as its manager interface shows it, for the AMI relay's tests and bench: the banner,
+// Login (a wrong secret gets "Authentication failed" and the connection closed, as Asterisk
+// does), Ping, SetVar of DEVICE_STATE(Custom:...) and PRESENCE_STATE(CustomPresence:...) (the
+// write is reported back as DeviceStateChange / PresenceStateChange, like Asterisk does),
+// DeviceStateList and PresenceStateList (EventList start ... Complete), the Events class mask,
+// and faults on demand: a restart, a connection cut in the middle of a message, garbage lines,
+// a frozen connection (half-open TCP). Written apart from the relay's codec, so that a bug
+// there is not mirrored here.
+import { createServer, type Server, type Socket } from 'node:net';
+
+export interface SimulatorOptions {
+  username?: string;
+  secret?: string;
+  /** Asterisk before 13 has no DeviceStateList / PresenceStateList. */
+  lists?: boolean;
+}
+
+interface Session {
+  socket: Socket;
+  buffer: string;
+  loggedIn: boolean;
+  /** Event classes asked for at login ('on' or a list); DeviceStateChange is class call. */
+  events: Set<string>;
+  frozen: boolean;
+}
+
+export interface SetVarRecord {
+  variable: string;
+  value: string;
+  at: bigint;
+}
+
+export class AmiSimulator {
+  port = 0;
+  /** The device state cache: every device, Custom ones included. */
+  readonly devices = new Map<string, string>();
+  readonly presence = new Map<string, { status: string; subtype: string; message: string }>();
+  readonly setVars: SetVarRecord[] = [];
+  loginAttempts = 0;
+  failedLogins = 0;
+  actions: string[] = [];
+  private server: Server | undefined;
+  private readonly sessions = new Set<Session>();
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly name: string, private readonly options: SimulatorOptions = {}) {}
+
+  get username(): string {
+    return this.options.username ?? 'relay';
+  }
+
+  get secret(): string {
+    return this.options.secret ?? 'amipw';
+  }
+
+  /** Listens on 127.0.0.1 (the same port again after a restart). */
+  async start(port = this.port): Promise<number> {
+    const server = createServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    const address = server.address();
+    this.port = typeof address === 'object' && address ? address.port : port;
+    return this.port;
+  }
+
+  /** Stops listening and drops every connection, as a stopping Asterisk does. */
+  async stop(): Promise<void> {
+    for (const s of this.sessions) s.socket.destroy();
+    this.sessions.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise((resolve) => server.close(resolve));
+  }
+
+  /** An Asterisk restart: connections dropped; local device states kept (as devices re-register). */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  get connectedSessions(): number {
+    return [...this.sessions].filter((s) => s.loggedIn && !s.frozen).length;
+  }
+
+  /** A device changes state on this server (a phone goes off-hook, dialplan sets a Custom state). */
+  changeDevice(device: string, state: string): void {
+    this.devices.set(device, state);
+    this.broadcast('call', { Event: 'DeviceStateChange', Device: device, State: state });
+  }
+
+  changePresence(presentity: string, status: string, subtype = '', message = ''): void {
+    this.presence.set(presentity, { status, subtype, message });
+    this.broadcast('call', { Event: 'PresenceStateChange', Presentity: presentity, Status: status, Subtype: subtype, Message: message });
+  }
+
+  /** Sends raw text to every logged-in connection (garbage, partial messages). */
+  sendRaw(text: string): void {
+    for (const s of this.sessions) if (s.loggedIn && !s.frozen) s.socket.write(text);
+  }
+
+  /** Cuts every connection halfway through an event. */
+  cutMidMessage(): void {
+    for (const s of this.sessions) {
+      s.socket.write('Event: DeviceStateChange\r\nDevice: SIP/cut\r\nSta');
+      s.socket.destroy();
+    }
+    this.sessions.clear();
+  }
+
+  /** Existing connections stop answering without closing: what a peer sees of half-open TCP. */
+  freeze(): void {
+    for (const s of this.sessions) s.frozen = true;
+  }
+
+  /** Resolves when `check` holds, re-checked whenever something arrives; fails after `ms`. */
+  async waitFor(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!check()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${this.name}: timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 200));
+        this.waiters.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+  }
+
+  /** Values written by SetVar to one variable, in order. */
+  writesTo(variable: string): string[] {
+    return this.setVars.filter((s) => s.variable === variable).map((s) => s.value);
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private accept(socket: Socket): void {
+    const session: Session = { socket, buffer: '', loggedIn: false, events: new Set(['on']), frozen: false };
+    this.sessions.add(session);
+    socket.setEncoding('utf8');
+    socket.on('error', () => undefined);
+    socket.on('close', () => { this.sessions.delete(session); this.notify(); });
+    socket.write('Asterisk Call Manager/7.0.3\r\n');
+    socket.on('data', (chunk: string) => {
+      if (session.frozen) return;
+      session.buffer += chunk;
+      let end: number;
+      while ((end = session.buffer.indexOf('\r\n\r\n')) >= 0) {
+        const text = session.buffer.slice(0, end);
+        session.buffer = session.buffer.slice(end + 4);
+        const fields = new Map<string, string>();
+        for (const line of text.split('\r\n')) {
+          const colon = line.indexOf(':');
+          if (colon > 0) fields.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+        }
+        this.action(session, fields);
+      }
+    });
+  }
+
+  private write(session: Session, fields: Record<string, string | undefined>): void {
+    if (session.frozen || session.socket.destroyed) return;
+    let text = '';
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) text += `${k}: ${v}\r\n`;
+    session.socket.write(text + '\r\n');
+  }
+
+  private broadcast(eventClass: string, fields: Record<string, string>): void {
+    for (const s of this.sessions) {
+      if (s.loggedIn && (s.events.has('on') || s.events.has(eventClass))) this.write(s, { ...fields, Privilege: `${eventClass},all` });
+    }
+  }
+
+  private action(session: Session, fields: Map<string, string>): void {
+    const action = (fields.get('action') ?? '').toLowerCase();
+    const id = fields.get('actionid');
+    this.actions.push(action);
+    const reply = (extra: Record<string, string | undefined>) => this.write(session, { Response: 'Success', ActionID: id, ...extra });
+    const error = (message: string) => this.write(session, { Response: 'Error', ActionID: id, Message: message });
+    if (action === 'login') {
+      this.loginAttempts++;
+      if (fields.get('username') !== this.username || fields.get('secret') !== this.secret) {
+        this.failedLogins++;
+        error('Authentication failed');
+        session.socket.end();
+        this.notify();
+        return;
+      }
+      session.loggedIn = true;
+      const mask = (fields.get('events') ?? 'on').toLowerCase();
+      session.events = new Set(mask === 'on' ? ['on'] : mask.split(',').map((c) => c.trim()));
+      reply({ Message: 'Authentication accepted' });
+      if (session.events.has('on') || session.events.has('system')) this.write(session, { Event: 'FullyBooted', Privilege: 'system,all', Status: 'Fully Booted' });
+      this.notify();
+      return;
+    }
+    if (!session.loggedIn) return error('Permission denied');
+    switch (action) {
+      case 'ping':
+        return reply({ Ping: 'Pong', Timestamp: (Date.now() / 1000).toFixed(6) });
+      case 'setvar':
+        return this.setVar(fields, reply, error);
+      case 'devicestatelist':
+        if (this.options.lists === false) return error(`Invalid/unknown command: ${fields.get('action')}. Use Action: ListCommands to show available commands.`);
+        reply({ EventList: 'start', Message: 'Device State Changes will follow' });
+        for (const [device, state] of this.devices) this.write(session, { Event: 'DeviceStateChange', ActionID: id, Device: device, State: state });
+        return this.write(session, { Event: 'DeviceStateListComplete', ActionID: id, EventList: 'Complete', ListItems: String(this.devices.size) });
+      case 'presencestatelist':
+        if (this.options.lists === false) return error(`Invalid/unknown command: ${fields.get('action')}. Use Action: ListCommands to show available commands.`);
+        reply({ EventList: 'start', Message: 'Presence State Changes will follow' });
+        for (const [presentity, p] of this.presence) {
+          this.write(session, { Event: 'PresenceStateChange', ActionID: id, Presentity: presentity, Status: p.status, Subtype: p.subtype, Message: p.message });
+        }
+        return this.write(session, { Event: 'PresenceStateListComplete', ActionID: id, EventList: 'Complete', ListItems: String(this.presence.size) });
+      default:
+        return error(`Invalid/unknown command: ${fields.get('action')}. Use Action: ListCommands to show available commands.`);
+    }
+  }
+
+  private setVar(fields: Map<string, string>, reply: (f: Record<string, string>) => void, error: (m: string) => void): void {
+    const variable = fields.get('variable') ?? '';
+    const value = fields.get('value') ?? '';
+    this.setVars.push({ variable, value, at: process.hrtime.bigint() });
+    const device = /^DEVICE_STATE\((Custom:[^)]+)\)$/i.exec(variable);
+    const presence = /^PRESENCE_STATE\((CustomPresence:[^)]+)\)$/i.exec(variable);
+    if (device) {
+      reply({ Message: 'Variable Set' });
+      this.changeDevice(device[1]!, value.toUpperCase());
+    } else if (presence) {
+      const [status = '', subtype = '', message = '', options = ''] = value.split(',');
+      const decode = (s: string) => (options.includes('e') ? Buffer.from(s, 'base64').toString('utf8') : s);
+      reply({ Message: 'Variable Set' });
+      this.changePresence(presence[1]!, status, decode(subtype), decode(message));
+    } else if (/^(DEVICE_STATE|PRESENCE_STATE)\(/i.test(variable)) {
+      // func_devstate and func_presencestate write Custom devices only.
+      error('Failed to set variable');
+    } else {
+      reply({ Message: 'Variable Set' });
+    }
+    this.notify();
+  }
+}
