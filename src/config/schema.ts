@@ -11,6 +11,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { normaliseDomain, parseJid } from '../jid.js';
+import { parseTrafficThrottling } from '../core/traffic-limits.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -38,6 +39,25 @@ const bareJid = z.string().transform((value, ctx) => {
 
 /** A file or directory path; made absolute against the working directory at load time. */
 const filePath = z.string().min(1).transform((value) => resolve(value)).meta({ title: 'path' });
+
+/** Traffic limits in the seed's format (core/traffic-limits.ts); kept as written, parsed where used. */
+const trafficThrottling = z.string().superRefine((value, ctx) => {
+  try {
+    parseTrafficThrottling(value);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+}).meta({ title: 'traffic limits' });
+
+const seconds = z.number().positive();
+const pingType = z.enum(['whitespace', 'xmpp']);
+
+/** A listener's own watchdog settings (seed 11.8: "if any settings are not set, the global settings are used"). */
+const watchdogOverrides = {
+  'watchdog-delay': seconds.optional().describe('This listener\'s watchdog-delay (default: the global one)'),
+  'watchdog-timeout': seconds.optional().describe('This listener\'s watchdog-timeout (default: the global one)'),
+  'watchdog-ping-type': pingType.optional().describe('This listener\'s watchdog-ping-type (default: the global one)'),
+};
 
 export const vhostOptionsSchema = z.object({
   'anonymous-login': z.boolean().default(false).describe('Allow SASL ANONYMOUS on this virtual host'),
@@ -76,6 +96,17 @@ export const coreSchema = z.object({
     'negotiation-timeout': z.number().min(1).default(30).describe('Seconds a connection has to authenticate and bind before it is closed'),
     'max-stanza-size': z.number().int().min(1024).default(262144).describe('Largest stanza accepted, in bytes; larger ones end the stream with policy-violation'),
     'max-depth': z.number().int().min(4).default(32).describe('Deepest element nesting accepted in a stanza'),
+    'max-inactivity-time': seconds.default(86400)
+      .describe('Seconds without traffic after which the watchdog closes a client TCP connection; its session ends with unavailable presence'),
+    ...watchdogOverrides,
+    'traffic-throttling': trafficThrottling.default('')
+      .describe('Traffic limits of every client connection (TCP, WebSocket, BOSH): {type}:{per-minute}:{lifetime}:{action},... with type xmpp (stanzas) or bin (bytes), 0 for no limit, k/m/g = thousand/million/billion, action disc or drop, e.g. xmpp:2500:0:disc,bin:20m:0:disc; empty: none'),
+    'max-stanzas-per-second': z.number().min(0).default(0)
+      .describe('Stanzas per second a client connection may send on average (a token bucket); 0: no cap'),
+    'stanza-burst': z.number().int().min(1).optional()
+      .describe('Stanzas a client may send at once before max-stanzas-per-second applies (default: twice the rate, at least 1)'),
+    'stanza-rate-action': z.enum(['drop', 'disc']).default('drop')
+      .describe('A stanza over max-stanzas-per-second: drop (refused with a policy-violation error) or disc (the stream ends with policy-violation)'),
   }).strict().prefault({}).describe('Client-to-server connections'),
   tls: z.object({
     certificates: z.record(domain, z.object({
@@ -107,7 +138,15 @@ export const coreSchema = z.object({
   websocket: z.object({
     port: port.default(5290).describe('Plain WebSocket port (RFC 7395, any path); 0 disables it, WebSocket stays on the main HTTP port'),
     'tls-port': port.default(5291).describe('WebSocket port with TLS (wss:), using the server certificate; 0 disables it'),
+    'max-inactivity-time': seconds.default(86400)
+      .describe('Seconds without traffic after which the watchdog closes a WebSocket connection; its session ends with unavailable presence'),
+    ...watchdogOverrides,
   }).strict().prefault({}).describe('XMPP over WebSocket'),
+  'watchdog-delay': seconds.default(600).describe('Seconds between two watchdog checks of the client connections (seed 11.8)'),
+  'watchdog-timeout': seconds.default(1740)
+    .describe('Seconds a connection may stay silent before the watchdog pings it; each listener\'s max-inactivity-time must be longer'),
+  'watchdog-ping-type': pingType.default('xmpp')
+    .describe('The watchdog\'s ping: xmpp (an XEP-0199 ping from the server; only stanzas from the client count as activity) or whitespace (a space, a ping frame on WebSocket; data either way counts)'),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
     file: filePath.optional()
@@ -134,6 +173,13 @@ export function checkCoreReferences(config: CoreConfig, ctx: z.RefinementCtx): v
   for (const [path, byHost] of perHost) {
     for (const host of Object.keys(byHost)) {
       if (!known.has(host)) ctx.addIssue({ code: 'custom', path: [...path, host], message: `"${host}" is not one of virtual-hosts (${[...known].join(', ')})` });
+    }
+  }
+  // Seed 11.8: max-inactivity-time MUST be longer than watchdog-timeout, or nothing is ever pinged.
+  for (const section of ['c2s', 'websocket'] as const) {
+    const timeout = config[section]['watchdog-timeout'] ?? config['watchdog-timeout'];
+    if (config[section]['max-inactivity-time'] <= timeout) {
+      ctx.addIssue({ code: 'custom', path: [section, 'max-inactivity-time'], message: `must be longer than the watchdog timeout (${timeout} s), or connections are cut without ever being pinged` });
     }
   }
   const listeners = listenerPorts(config);

@@ -21,6 +21,7 @@ import { listenC2S, type Listener } from '../transports/tcp.js';
 import { HttpService } from '../http/server.js';
 import { listenHttp } from '../http/listen.js';
 import { Metrics } from './metrics.js';
+import { Watchdog, watchdogSettings } from './watchdog.js';
 
 import type { Config } from '../config/load.js';
 export type { Config };
@@ -46,6 +47,8 @@ export class Server {
   readonly inFlight = new Set<Promise<void>>();
   /** Counters and gauges of every component (core/metrics.ts): `GET /metrics`, statistics. */
   readonly metrics = new Metrics();
+  /** The watchdog of each listener (seed 11.8); BOSH sessions end by their own inactivity rule (bosh.max-inactivity-time). */
+  readonly watchdogs: Record<'c2s' | 'websocket', Watchdog>;
   private readonly preAuthFeatureFns: ((domain: string) => Element | undefined)[] = [];
   private readonly discoFeatures = new Set<string>(['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items']);
   private readonly discoIdentities: { category: string; type: string; name?: string }[] = [];
@@ -66,6 +69,11 @@ export class Server {
     this.hooks.on('session/bound', (s) => { if (s.anonymous) ephemeral.begin(s.jid.bare); }, 1000);
     this.hooks.on('session/closed', (s) => { if (s.anonymous && this.sessions.resources(s.jid.bare).length === 0) ephemeral.end(s.jid.bare); }, -1000);
     this.admission = new Admission(config.c2s['max-unauthenticated-per-ip']);
+    const watchdogLog = log.child({ component: 'watchdog' });
+    this.watchdogs = {
+      c2s: new Watchdog('c2s', watchdogSettings(config, 'c2s'), watchdogLog),
+      websocket: new Watchdog('websocket', watchdogSettings(config, 'websocket'), watchdogLog),
+    };
     this.http = new HttpService(log.child({ component: 'http' }), config.http['cors-origins']);
   }
 
@@ -140,9 +148,11 @@ export class Server {
       const a = l.address();
       this.log.info({ listener: a.name, host: a.host, port: a.port }, 'listening');
     }
+    for (const watchdog of Object.values(this.watchdogs)) watchdog.start();
   }
 
   async stop(): Promise<void> {
+    for (const watchdog of Object.values(this.watchdogs)) watchdog.stop();
     for (const l of this.listeners) l.stopAccepting();
     await Promise.all([...this.inFlight]);
     for (const s of [...this.sessions.all()]) s.close(new StreamError('system-shutdown'));

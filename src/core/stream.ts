@@ -10,6 +10,8 @@ import type { ClientSession } from './session.js';
 import type { Server } from './server.js';
 import { mechanismFactories, type ChannelBinding, type SaslMechanism } from '../auth/sasl.js';
 import { verifyPasswordAsync } from '../auth/credentials.js';
+import { ClientTrafficGuard } from './client-limits.js';
+import type { PingType, WatchedConnection } from './watchdog.js';
 
 export const NS_CLIENT = 'jabber:client';
 const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
@@ -17,6 +19,7 @@ const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
 const NS_IQ_AUTH = 'jabber:iq:auth';
+const NS_PING = 'urn:xmpp:ping';
 const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
 
 /**
@@ -40,6 +43,8 @@ export interface StreamTransport {
   channelBindings(): ChannelBinding[];
   /** Writes an optional stream error and the stream close, then closes the connection. */
   end(error?: StreamError): void;
+  /** Sends something that carries no stanza (a space on TCP, a ping frame on WebSocket): the watchdog's whitespace ping. */
+  keepalive?(): void;
 }
 
 type State = 'header' | 'negotiating' | 'bound' | 'closed';
@@ -50,7 +55,7 @@ export function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
-export class ClientStream implements ClientSession {
+export class ClientStream implements ClientSession, WatchedConnection {
   readonly id = randomUUID();
   jid!: JID;
   presence: Element | undefined;
@@ -67,15 +72,27 @@ export class ClientStream implements ClientSession {
   private sasl: { mechanism: SaslMechanism; name: string } | undefined;
   private authFailures = 0;
   private legacyVersion = false; // pre-1.0 stream: no features, legacy auth only
-  private inbox: Element[] = [];
+  /** Stanzas to handle, in order; a refusal by a traffic limit takes its stanza's place. */
+  private inbox: (Element | (() => void))[] = [];
+  /** A traffic limit ends the stream once the stanzas before the one that broke it are handled. */
+  private closing = false;
   private processing = false;
   private negotiationTimer: NodeJS.Timeout | undefined;
   private countedUnauthenticated = true;
+  // The watchdog's clocks (core/watchdog.ts): last data from the peer, last stanza from the peer,
+  // last stanza to the peer. The watchdog's own pings do not count.
+  private lastReceived = Date.now();
+  private lastStanzaReceived = this.lastReceived;
+  private lastSent = this.lastReceived;
+  private pings = 0;
+  private readonly closeListeners: (() => void)[] = [];
+  private readonly traffic: ClientTrafficGuard;
 
   constructor(private readonly server: Server, private readonly transport: StreamTransport) {
     this.negotiationTimer = setTimeout(() => this.close(new StreamError('connection-timeout', 'authentication and resource binding took too long')),
       server.config.c2s['negotiation-timeout'] * 1000);
     this.negotiationTimer.unref();
+    this.traffic = new ClientTrafficGuard(server.config.c2s, this, server.log);
   }
 
   get remoteAddress(): string {
@@ -89,6 +106,49 @@ export class ClientStream implements ClientSession {
   /** Parser limits the transport applies to this stream's input. */
   get limits(): ParserLimits {
     return { maxStanzaSize: this.server.config.c2s['max-stanza-size'], maxDepth: this.server.config.c2s['max-depth'] };
+  }
+
+  /** Who is on the other end, for logs: the full JID once bound, else the address. */
+  get peer(): string {
+    return this.jid ? this.jid.full : this.remoteAddress;
+  }
+
+  /** The transport received `bytes` bytes from the peer, before parsing (0: a keepalive answer such as a pong). */
+  received(bytes: number): void {
+    if (this.state === 'closed') return;
+    this.lastReceived = Date.now();
+    const error = bytes > 0 ? this.traffic.bytes(bytes) : undefined;
+    if (error) this.close(error);
+  }
+
+  lastTransfer(type: PingType): number {
+    return type === 'xmpp' ? this.lastStanzaReceived : Math.max(this.lastReceived, this.lastSent);
+  }
+
+  /** The watchdog's ping: XEP-0199 from the server once bound; otherwise the transport's keepalive. */
+  ping(type: PingType): void {
+    if (this.state === 'closed') return;
+    if (type === 'xmpp' && this.state === 'bound') {
+      this.transport.sendElement(xml('iq', { type: 'get', id: `watchdog-${++this.pings}`, from: this.domain, to: this.jid.full }, xml('ping', { xmlns: NS_PING })));
+    } else {
+      this.transport.keepalive?.();
+    }
+  }
+
+  /** The watchdog gave up on the peer: the stream ends, and with it the session (unavailable presence). */
+  disconnect(idle: number): void {
+    this.close(new StreamError('connection-timeout', `no traffic for ${Math.round(idle / 1000)} seconds`));
+  }
+
+  onClose(fn: () => void): void {
+    if (this.state === 'closed') fn();
+    else this.closeListeners.push(fn);
+  }
+
+  /** A stanza refused by a traffic limit: the error goes back to the client, unless none is due. */
+  private refuse(stanza: Element, error: StanzaError): void {
+    if (stanza.attrs.type === 'error' || (stanza.name === 'iq' && stanza.attrs.type === 'result')) return;
+    this.send(errorReply(stanza.clone({ from: this.jid.full }), error, this.domain));
   }
 
   /** The transport's input failed to parse. */
@@ -107,7 +167,9 @@ export class ClientStream implements ClientSession {
   }
 
   send(stanza: Element): void {
-    if (this.state !== 'closed') this.transport.sendElement(stanza);
+    if (this.state === 'closed') return;
+    this.lastSent = Date.now();
+    this.transport.sendElement(stanza);
   }
 
   close(error?: StreamError): void {
@@ -123,6 +185,7 @@ export class ClientStream implements ClientSession {
     const wasBound = this.state === 'bound';
     this.state = 'closed';
     clearTimeout(this.negotiationTimer);
+    for (const fn of this.closeListeners.splice(0)) fn();
     if (this.countedUnauthenticated) this.server.admission.release(this.remoteAddress);
     this.countedUnauthenticated = false;
     if (wasBound && this.server.sessions.remove(this)) this.server.track(this.server.hooks.fire('session/closed', this));
@@ -214,7 +277,11 @@ export class ClientStream implements ClientSession {
   // Stanzas of one stream are handled strictly in order, one at a time, even when a handler
   // waits for storage: clients such as Asterisk pipeline requests that depend on each other.
   stanza(el: Element): void {
-    this.inbox.push(el);
+    if (this.state === 'closed' || this.closing) return;
+    this.lastStanzaReceived = Date.now();
+    const refusal = this.state === 'bound' ? this.traffic.admit() : undefined;
+    if (refusal && 'stream' in refusal) this.closing = true;
+    this.inbox.push(refusal ? () => ('stream' in refusal ? this.close(refusal.stream) : this.refuse(el, refusal.stanza)) : el);
     if (!this.processing) {
       this.processing = true;
       this.server.track(this.drain());
@@ -225,6 +292,10 @@ export class ClientStream implements ClientSession {
     try {
       while (this.inbox.length && this.state !== 'closed') {
         const el = this.inbox.shift()!;
+        if (typeof el === 'function') {
+          el();
+          continue;
+        }
         try {
           const r = this.handle(el);
           if (r) await r;

@@ -12,6 +12,7 @@
 // The decision is `watchdogVerdict`; `Watchdog` runs it over its connections on a clock, so
 // the seed's timeline can be replayed on a fake one (watchdog.test.ts).
 import type { Logger } from 'pino';
+import type { CoreConfig } from '../config/schema.js';
 
 export type PingType = 'whitespace' | 'xmpp';
 
@@ -118,4 +119,15 @@ export class Watchdog {
     }
     return out;
   }
+}
+
+/** A listener's settings: its own watchdog options where set, else the global ones (seconds in the config). */
+export function watchdogSettings(config: CoreConfig, listener: 'c2s' | 'websocket'): WatchdogSettings {
+  const own = config[listener];
+  return {
+    delay: (own['watchdog-delay'] ?? config['watchdog-delay']) * 1000,
+    timeout: (own['watchdog-timeout'] ?? config['watchdog-timeout']) * 1000,
+    maxInactivity: own['max-inactivity-time'] * 1000,
+    pingType: own['watchdog-ping-type'] ?? config['watchdog-ping-type'],
+  };
 }

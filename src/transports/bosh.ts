@@ -562,6 +562,7 @@ export class BoshManager {
       const session = this.sessions.get(sid);
       if (!session) return bindingError(res, 'item-not-found', false);
       if (rid === undefined) return session.fail(res, 'bad-request');
+      session.stream.received(body.length);
       session.request(rid, attrs, payload, res, secure);
     };
   }

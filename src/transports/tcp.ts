@@ -43,7 +43,7 @@ class TcpTransport implements StreamTransport {
   }
 
   private listen(socket: Socket): void {
-    socket.on('data', (chunk: Buffer) => this.parser.write(chunk));
+    socket.on('data', (chunk: Buffer) => { this.stream.received(chunk.length); this.parser.write(chunk); });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.stream.transportClosed());
   }
@@ -64,6 +64,11 @@ class TcpTransport implements StreamTransport {
 
   sendElement(el: Element): void {
     this.write(el.toString());
+  }
+
+  /** RFC 6120 4.6.1: whitespace between top-level elements keeps the connection alive. */
+  keepalive(): void {
+    this.write(' ');
   }
 
   end(error?: StreamError): void {
@@ -130,7 +135,9 @@ function accept(server: Server, socket: Socket): void {
     return;
   }
   const transport = new TcpTransport(socket, server.certificates, address);
-  transport.attach(new ClientStream(server, transport));
+  const stream = new ClientStream(server, transport);
+  server.watchdogs.c2s.watch(stream);
+  transport.attach(stream);
 }
 
 function listen(name: string, net: NetServer, host: string, port: number): Promise<Listener> {

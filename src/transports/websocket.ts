@@ -47,6 +47,7 @@ class WebSocketTransport implements StreamTransport {
     }, stream.limits);
     this.parser.write(SYNTHETIC_ROOT);
     this.ws.on('message', (data: RawData, isBinary: boolean) => this.message(data, isBinary));
+    this.ws.on('pong', () => this.stream.received(0));
     this.ws.on('close', () => this.stream.transportClosed());
     this.ws.on('error', () => this.ws.terminate());
   }
@@ -56,6 +57,7 @@ class WebSocketTransport implements StreamTransport {
     // RFC 7395 3.2: text frames only (UTF-8 is checked by the parser as it is for TCP).
     if (isBinary) return this.stream.parseError('not-well-formed', 'XMPP over WebSocket uses text messages');
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    this.stream.received(buf.length);
     this.elementsInMessage = 0;
     this.parser.write(buf);
     if (this.parser.failed || this.ended) return;
@@ -92,6 +94,11 @@ class WebSocketTransport implements StreamTransport {
 
   restartStream(): void {
     this.expectOpen = true;
+  }
+
+  /** No whitespace between messages over WebSocket (RFC 7395): the keepalive is a ping frame, which browsers answer with a pong. */
+  keepalive(): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
 
   startTls(): Promise<void> {
@@ -176,7 +183,9 @@ export function webSocketEndpoint(server: Server): { upgrade: UpgradeHandler; cl
         return;
       }
       const transport = new WebSocketTransport(ws, address, secure);
-      transport.attach(new ClientStream(server, transport));
+      const stream = new ClientStream(server, transport);
+      server.watchdogs.websocket.watch(stream);
+      transport.attach(stream);
     });
   };
   return {
