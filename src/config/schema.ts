@@ -11,6 +11,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { normaliseDomain, parseJid } from '../jid.js';
+import { clusterModeSchema, clusterSchema } from '../cluster/config.js';
 import { parseTrafficThrottling } from '../core/traffic-limits.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -147,6 +148,8 @@ export const coreSchema = z.object({
     .describe('Seconds a connection may stay silent before the watchdog pings it; each listener\'s max-inactivity-time must be longer'),
   'watchdog-ping-type': pingType.default('xmpp')
     .describe('The watchdog\'s ping: xmpp (an XEP-0199 ping from the server; only stanzas from the client count as activity) or whitespace (a space, a ping frame on WebSocket; data either way counts)'),
+  'cluster-mode': clusterModeSchema,
+  cluster: clusterSchema,
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
     file: filePath.optional()
@@ -161,6 +164,12 @@ export type CoreConfig = z.infer<typeof coreSchema>;
  * because zod refuses to `.extend()` a refined object; load.ts applies it to the full schema.
  */
 export function checkCoreReferences(config: CoreConfig, ctx: z.RefinementCtx): void {
+  if (config['cluster-mode'] && config.storage.type !== 'postgres') {
+    ctx.addIssue({ code: 'custom', path: ['storage', 'type'], message: 'cluster-mode needs storage type postgres: every node must share one database' });
+  }
+  if (config.cluster['max-inactivity-time'] < 2 * config.cluster['heartbeat-interval']) {
+    ctx.addIssue({ code: 'custom', path: ['cluster', 'max-inactivity-time'], message: 'must be at least twice cluster.heartbeat-interval, or live nodes would be taken for dead' });
+  }
   const hosts = config['virtual-hosts'];
   hosts.forEach((host, index) => {
     if (hosts.indexOf(host) !== index) ctx.addIssue({ code: 'custom', path: ['virtual-hosts', index], message: `"${host}" is listed twice` });

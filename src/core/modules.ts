@@ -12,6 +12,7 @@ import type { IqHandlers } from './iq.js';
 import type { Disposer, ModuleDefinition } from './module-definition.js';
 import type { HttpRoutes } from '../http/server.js';
 import type { VhostRegistry } from './vhosts.js';
+import type { Cluster } from '../cluster/node.js';
 import type { Metrics } from './metrics.js';
 
 /** An IQ received before authentication (in-band registration). */
@@ -49,6 +50,8 @@ export interface ModuleContext<C = unknown> {
   vhostOption(domain: string, option: 'anonymous-login' | 'in-band-registration' | 'tls-required'): boolean;
   /** The virtual hosts, configured and added at runtime, with their settings; changes persist and take effect at once. */
   vhosts: VhostRegistry;
+  /** The cluster: cluster-wide requests, the nodes; works the same on a single node. */
+  cluster: Cluster;
 }
 
 export interface LoadedModule {

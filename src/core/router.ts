@@ -20,8 +20,12 @@ export interface LocalHosts {
   has(domain: string): boolean;
 }
 
+/** Takes a stanza for a domain service elsewhere (to the cluster node serving it); false: serve it here. */
+export type ServiceForwarder = (routed: Routed) => boolean;
+
 export class Router {
   private readonly services = new Map<string, DomainService>();
+  private forwarder: ServiceForwarder | undefined;
 
   constructor(
     private readonly hosts: LocalHosts,
@@ -40,6 +44,14 @@ export class Router {
     if (this.services.has(domain) || this.hosts.has(domain)) throw new Error(`domain ${domain} is already served`);
     this.services.set(domain, service);
     return () => { this.services.delete(domain); };
+  }
+
+  /**
+   * In a cluster, domain services keep their state in one node's memory, so one node serves
+   * them and the others hand it their stanzas (cluster/node.ts sets this).
+   */
+  forwardServices(forwarder: ServiceForwarder | undefined): void {
+    this.forwarder = forwarder;
   }
 
   serviceDomains(): string[] {
@@ -87,6 +99,7 @@ export class Router {
     }
     const service = this.services.get(to.domain);
     if (service) {
+      if (this.forwarder?.(routed)) return;
       await service(routed);
       return;
     }

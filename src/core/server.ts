@@ -21,6 +21,7 @@ import { listenC2S, type Listener } from '../transports/tcp.js';
 import { HttpService } from '../http/server.js';
 import { listenHttp } from '../http/listen.js';
 import { Metrics } from './metrics.js';
+import { ClusterNode } from '../cluster/node.js';
 import { Watchdog, watchdogSettings } from './watchdog.js';
 
 import type { Config } from '../config/load.js';
@@ -45,6 +46,8 @@ export class Server {
   readonly http: HttpService;
   /** Stanza handling under way, which a graceful stop lets finish before closing storage. */
   readonly inFlight = new Set<Promise<void>>();
+  /** This server as a cluster node (cluster/node.ts); a cluster of one unless cluster-mode is on. */
+  cluster!: ClusterNode;
   /** Counters and gauges of every component (core/metrics.ts): `GET /metrics`, statistics. */
   readonly metrics = new Metrics();
   /** The watchdog of each listener (seed 11.8); BOSH sessions end by their own inactivity rule (bosh.max-inactivity-time). */
@@ -80,6 +83,7 @@ export class Server {
   static async create(config: Config, options: ServerOptions = {}): Promise<Server> {
     const log = options.log ?? pino({ level: config.log.level });
     const { storage, ephemeral } = withEphemeralAccounts(await openStorage(config.storage, config['data-dir']));
+    let cluster: ClusterNode | undefined;
     try {
       const certificates = await loadCertificates(config, log);
       const vhosts = await VhostRegistry.open(config, storage, log.child({ component: 'vhosts' }));
@@ -88,9 +92,12 @@ export class Server {
         if (!vhost.configured) await certificates.ensure(vhost.domain).catch((e: unknown) => log.error({ err: e, host: vhost.domain }, 'no certificate for a runtime virtual host; it uses the default one'));
       }
       const server = new Server(config, storage, certificates, log, vhosts, ephemeral);
+      server.cluster = cluster = await ClusterNode.open({ config, sessions: server.sessions, hooks: server.hooks, router: server.router, log, track: (w) => server.track(w) });
       server.modules = await loadModules(options.modules ?? allModules, (def) => server.contextFor(def));
+      server.cluster.start();
       return server;
     } catch (e) {
+      await cluster?.close();
       await storage.close();
       throw e;
     }
@@ -129,7 +136,7 @@ export class Server {
   private async vhostChanged({ kind, vhost }: VhostChange): Promise<void> {
     if (kind !== 'removed' && vhost.enabled && !vhost.configured) await this.certificates.ensure(vhost.domain);
     if (kind === 'removed' || !vhost.enabled) {
-      for (const s of [...this.sessions.all()]) {
+      for (const s of [...this.sessions.local()]) {
         if (s.jid.domain === vhost.domain) s.close(new StreamError('host-gone', `${vhost.domain} is no longer served here`));
       }
     }
@@ -155,10 +162,11 @@ export class Server {
     for (const watchdog of Object.values(this.watchdogs)) watchdog.stop();
     for (const l of this.listeners) l.stopAccepting();
     await Promise.all([...this.inFlight]);
-    for (const s of [...this.sessions.all()]) s.close(new StreamError('system-shutdown'));
+    for (const s of [...this.sessions.local()]) s.close(new StreamError('system-shutdown'));
     await Promise.all(this.listeners.map((l) => l.close()));
     // Closing sessions broadcasts unavailable presence, which may still be writing.
     while (this.inFlight.size) await Promise.all([...this.inFlight]);
+    await this.cluster.close();
     this.listeners = [];
     await unloadModules(this.modules);
     this.modules = [];
@@ -190,6 +198,7 @@ export class Server {
       isAdmin: (bare) => this.admins.has(bare),
       vhostOption: (domain, option) => this.vhostOption(domain, option),
       vhosts: this.vhosts,
+      cluster: this.cluster,
     };
   }
 }

@@ -11,6 +11,8 @@ export interface ClientSession {
   readonly remoteAddress: string;
   readonly secure: boolean;
   readonly anonymous: boolean;
+  /** The cluster node holding this session; undefined for a session of this node (see cluster/directory.ts). */
+  readonly node?: string;
   /** Last available presence this resource broadcast; undefined while unavailable. */
   presence: Element | undefined;
   priority: number;

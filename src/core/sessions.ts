@@ -1,9 +1,31 @@
-// The session manager: which resources each local account has connected, and their presence.
+// The session manager: which resources each account has connected, and their presence. In a
+// cluster it also holds the sessions of the other nodes (cluster/directory.ts keeps them, as
+// sessions whose `send` crosses to their node), so modules route and look up the same way
+// whether they run alone or clustered.
 import type { ClientSession } from './session.js';
+
+/** A change to one of this node's own sessions (the cluster directory publishes them). */
+export type LocalSessionChange = 'added' | 'updated' | 'removed';
 
 export class SessionManager {
   private readonly byBare = new Map<string, Map<string, ClientSession>>();
   private count = 0;
+  private readonly watchers = new Set<(change: LocalSessionChange, session: ClientSession) => void>();
+
+  /** Follows this node's own sessions: bound, changed (presence, priority, roster interest), ended. */
+  watch(watcher: (change: LocalSessionChange, session: ClientSession) => void): () => void {
+    this.watchers.add(watcher);
+    return () => { this.watchers.delete(watcher); };
+  }
+
+  /** A local session's presence, priority or roster interest changed. */
+  updated(session: ClientSession): void {
+    if (session.node === undefined && this.get(session.jid.bare, session.jid.resource) === session) this.notify('updated', session);
+  }
+
+  private notify(change: LocalSessionChange, session: ClientSession): void {
+    for (const w of this.watchers) w(change, session);
+  }
 
   get size(): number {
     return this.count;
@@ -17,6 +39,7 @@ export class SessionManager {
     const previous = resources.get(session.jid.resource);
     resources.set(session.jid.resource, session);
     if (!previous) this.count++;
+    if (session.node === undefined) this.notify('added', session);
     return previous;
   }
 
@@ -28,6 +51,7 @@ export class SessionManager {
     resources.delete(session.jid.resource);
     if (resources.size === 0) this.byBare.delete(bare);
     this.count--;
+    if (session.node === undefined) this.notify('removed', session);
     return true;
   }
 
@@ -65,6 +89,12 @@ export class SessionManager {
     return this.byBare.has(bare);
   }
 
+  /** This node's own sessions (those a shutdown closes). */
+  *local(): IterableIterator<ClientSession> {
+    for (const s of this.all()) if (s.node === undefined) yield s;
+  }
+
+  /** Every session, this node's and, in a cluster, the other nodes'. */
   all(): IterableIterator<ClientSession> {
     const maps = this.byBare.values();
     return (function* () {

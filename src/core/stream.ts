@@ -58,11 +58,24 @@ export function isLoopback(address: string): boolean {
 export class ClientStream implements ClientSession, WatchedConnection {
   readonly id = randomUUID();
   jid!: JID;
-  presence: Element | undefined;
-  priority = 0;
-  rosterRequested = false;
   readonly directedPresence = new Set<string>();
   anonymous = false;
+  private currentPresence: Element | undefined;
+  private currentPriority = 0;
+  private wantsRosterPushes = false;
+
+  // The session manager hears of these changes: in a cluster the other nodes need them to
+  // route to this session (cluster/directory.ts).
+  get presence(): Element | undefined { return this.currentPresence; }
+  set presence(value: Element | undefined) { this.currentPresence = value; this.server.sessions.updated(this); }
+  get priority(): number { return this.currentPriority; }
+  set priority(value: number) { this.currentPriority = value; this.server.sessions.updated(this); }
+  get rosterRequested(): boolean { return this.wantsRosterPushes; }
+  set rosterRequested(value: boolean) {
+    if (value === this.wantsRosterPushes) return;
+    this.wantsRosterPushes = value;
+    this.server.sessions.updated(this);
+  }
 
   private state: State = 'header';
   private domain = '';

@@ -1,0 +1,158 @@
+// This server as a cluster node: the bus (NATS in cluster mode, in-process otherwise), the
+// membership, the session directory and cluster-wide requests, started and stopped together.
+// Modules see it as `ctx.cluster` and never need to know whether other nodes exist.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CoreConfig } from '../config/schema.js';
+import type { SessionManager } from '../core/sessions.js';
+import type { ClientSession } from '../core/session.js';
+import type { Hooks } from '../core/hooks.js';
+import type { ServerEvents } from '../core/events.js';
+import type { Router } from '../core/router.js';
+import { parseTrafficThrottling, TrafficLimiter } from '../core/traffic-limits.js';
+import type { ClusterBus } from './bus.js';
+import { LocalBusNetwork } from './local-bus.js';
+import { connectNatsBus } from './nats-bus.js';
+import { Membership, type NodeInfo } from './membership.js';
+import { SessionDirectory } from './directory.js';
+import { ClusterRequests, type ClusterReply, type ClusterRequestHandler } from './requests.js';
+
+export type { ClusterReply, ClusterRequestHandler, NodeInfo };
+
+/** What modules get as `ctx.cluster`. */
+export interface Cluster {
+  /** Whether this server runs in cluster mode. */
+  readonly enabled: boolean;
+  readonly nodeName: string;
+  /** Asks every node (this one included) and gathers the replies that come within the timeout (ms). */
+  request<T = unknown>(name: string, payload?: unknown, options?: { timeout?: number }): Promise<ClusterReply<T>[]>;
+  /** Answers a named request on this node; returns the remover. A handler returning undefined stays silent. */
+  handle(name: string, handler: ClusterRequestHandler): () => void;
+  /** Every node known, this one included, connected or not. */
+  nodes(): NodeInfo[];
+  /** When a session (of any node) was bound, in ms since the epoch. */
+  boundSince(session: ClientSession): number | undefined;
+}
+
+export interface ClusterDeps {
+  config: CoreConfig;
+  sessions: SessionManager;
+  hooks: Hooks<ServerEvents>;
+  router: Router;
+  log: Logger;
+  track(work: Promise<unknown>): void;
+}
+
+export class ClusterNode implements Cluster {
+  /** Bind times of this node's sessions when there is no directory to keep them (single node). */
+  private readonly localSince = new Map<string, number>();
+
+  private constructor(
+    readonly enabled: boolean,
+    readonly nodeName: string,
+    private readonly bus: ClusterBus,
+    private readonly membership: Membership,
+    private readonly requests: ClusterRequests,
+    private readonly directory: SessionDirectory | undefined,
+    private readonly deps: ClusterDeps,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(deps: ClusterDeps): Promise<ClusterNode> {
+    const { config, log: parentLog } = deps;
+    const enabled = config['cluster-mode'];
+    const options = config.cluster;
+    const nodeName = options['node-name'] ?? hostname();
+    const incarnation = randomBytes(8).toString('hex');
+    const log = parentLog.child({ component: 'cluster' });
+    const prefix = options['subject-prefix'];
+    const bus = enabled ? await connectNatsBus({ url: options['nats-url'], name: nodeName, log }) : new LocalBusNetwork().connect();
+    let directory: SessionDirectory | undefined;
+    const membership = new Membership({
+      bus, prefix, nodeName, incarnation, log,
+      heartbeatInterval: options['heartbeat-interval'] * 1000,
+      maxInactivity: options['max-inactivity-time'] * 1000,
+      status: () => directory?.status() ?? { seq: 0, sessions: deps.sessions.size },
+    });
+    const requests = new ClusterRequests({
+      bus, prefix, nodeName, log, timeout: options['request-timeout'] * 1000,
+      expectedReplies: () => membership.connected().length,
+    });
+    if (enabled) {
+      const limiter = new TrafficLimiter(parseTrafficThrottling(options['cm-ht-traffic-throttling']));
+      directory = new SessionDirectory({
+        bus, prefix, nodeName, incarnation, membership, log,
+        sessions: deps.sessions, hooks: deps.hooks, router: deps.router, track: deps.track,
+        requestTimeout: options['request-timeout'] * 1000,
+        admitOutgoing: limiter.active ? (bytes) => {
+          const breach = limiter.countBytes(bytes) ?? limiter.countStanza();
+          if (breach?.first) log.warn({ limit: breach.description }, 'cluster: cm-ht-traffic-throttling limit reached; stanzas to other nodes are dropped');
+          return breach === undefined;
+        } : undefined,
+      });
+    }
+    const node = new ClusterNode(enabled, nodeName, bus, membership, requests, directory, deps, log);
+    if (!directory) {
+      deps.sessions.watch((change, s) => {
+        if (change === 'added') node.localSince.set(s.id, Date.now());
+        else if (change === 'removed') node.localSince.delete(s.id);
+      });
+    }
+    requests.start();
+    return node;
+  }
+
+  /** Joins the cluster: call once the modules are loaded, so what other nodes send finds them. */
+  start(): void {
+    if (!this.enabled) return;
+    this.directory!.start();
+    this.membership.start();
+    let serving = this.membership.isCleanupLeader();
+    const leaderChanged = () => {
+      const now = this.membership.isCleanupLeader();
+      if (now && !serving) {
+        this.log.info('cluster: this node now serves the domain services; reloading their state');
+        this.deps.track(this.deps.hooks.fire('services/reload', {}));
+      }
+      serving = now;
+    };
+    this.membership.listen({ joined: leaderChanged, gone: leaderChanged });
+    this.deps.router.forwardServices((routed) => {
+      const leader = this.membership.leader();
+      // A stanza another node forwarded is served here even if our views of the leader differ: no ping-pong.
+      if (leader.name === this.nodeName || this.directory!.routingForwarded) return false;
+      this.directory!.forward(leader.incarnation, routed.stanza);
+      return true;
+    });
+    this.log.info({ node: this.nodeName, nats: this.deps.config.cluster['nats-url'] }, 'joined the cluster');
+  }
+
+  request<T = unknown>(name: string, payload?: unknown, options?: { timeout?: number }): Promise<ClusterReply<T>[]> {
+    return this.requests.request<T>(name, payload, options);
+  }
+
+  handle(name: string, handler: ClusterRequestHandler): () => void {
+    return this.requests.handle(name, handler);
+  }
+
+  nodes(): NodeInfo[] {
+    return this.membership.list();
+  }
+
+  boundSince(session: ClientSession): number | undefined {
+    return this.directory ? this.directory.boundSince(session) : this.localSince.get(session.id);
+  }
+
+  /** Leaves the cluster: call after this node's sessions are closed, so their ends went out. */
+  async close(): Promise<void> {
+    this.deps.router.forwardServices(undefined);
+    this.directory?.stop();
+    this.requests.stop();
+    if (this.enabled) this.membership.stop();
+    // NATS down at shutdown: do not wait for a flush that cannot happen.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.bus.close(), new Promise<void>((resolve) => { timer = setTimeout(resolve, 2000); })]);
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,218 @@
+// A cluster of three nodes on loopback sharing one PostgreSQL schema and one nats-server:
+// two in-process nodes and one child process that the test can kill (SIGKILL, a crash).
+// Users on different nodes chat, subscribe to each other's presence, get roster pushes and
+// PubSub device state; a killed node's users go offline cluster-wide and get their messages
+// stored; a restarted NATS is survived.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePorts, startTestServer, type TestServer } from './support/server.js';
+import type { ServerProcessSpec } from './support/server-process.js';
+import { RawClient } from './support/raw-client.js';
+import { backends } from './support/postgres.js';
+import { clusterTestsUnavailable, NatsServer } from './support/nats.js';
+import { asteriskState, assertResult, iq, pubsub, NS_EVENT } from './support/pubsub.js';
+import type { Element } from '../src/xml/element.js';
+
+const skip = clusterTestsUnavailable();
+
+/** Polls until `check` holds; the machine may be loaded, so the wait is generous. */
+async function waitUntil(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const presenceFrom = (jid: string, type?: string) => (s: Element) =>
+  s.name === 'presence' && s.attrs.from === jid && s.attrs.type === type;
+
+describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
+  const postgres = skip ? undefined : backends().find((b) => b.name === 'postgres')!;
+  let nats: NatsServer;
+  let storage: Record<string, unknown>;
+  let node1: TestServer;
+  let node2: TestServer;
+  let node3: ChildProcess | undefined;
+  let node3Ports: { port: number; tlsPort: number };
+  const node3Data = mkdtempSync(join(tmpdir(), 'switchboard-node3-'));
+  const clients: RawClient[] = [];
+
+  const overrides = (name: string) => ({
+    storage,
+    'cluster-mode': true,
+    cluster: { 'nats-url': nats.url, 'node-name': name, 'heartbeat-interval': 0.3, 'max-inactivity-time': 2.5, 'request-timeout': 3 },
+  });
+
+  async function startNode3(): Promise<void> {
+    const spec: ServerProcessSpec = { overrides: overrides('node3'), dataDir: node3Data, ...node3Ports, users: [] };
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'support', 'server-process.ts'), JSON.stringify(spec)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('ready\n')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`node3 exited (${code}) before it was ready`)));
+    });
+    node3 = child;
+    await waitUntil(() => node1.server.cluster.nodes().some((n) => n.name === 'node3' && n.state === 'connected'), 'node1 sees node3');
+  }
+
+  async function login(node: { port: number }, user: string, resource: string, presence: string | false = '<presence/>', waitForNodes = true): Promise<RawClient> {
+    const c = await RawClient.connect(node.port);
+    clients.push(c);
+    await c.login(user, 'secret', 'localhost', resource);
+    c.send(`<iq type='get' id='roster'><query xmlns='jabber:iq:roster'/></iq>`);
+    await c.waitForName('iq', { id: 'roster' });
+    if (presence) {
+      c.send(presence);
+      if (!waitForNodes) return c;
+      // Other nodes learn of it a moment later (the directory); stanzas routed before then see the user unavailable.
+      await waitUntil(() => [node1, node2].every((t) => t.server.sessions.get(`${user}@localhost`, resource)?.presence !== undefined), `every node knows ${user}/${resource} is available`);
+    }
+    return c;
+  }
+
+  /** Mutual presence subscription between two logged-in users, each answering on its own node. */
+  async function befriend(a: RawClient, aJid: string, b: RawClient, bJid: string): Promise<void> {
+    for (const [asker, askerJid, approver, approverJid] of [[a, aJid, b, bJid], [b, bJid, a, aJid]] as const) {
+      asker.send(`<presence to='${approverJid}' type='subscribe'/>`);
+      await approver.waitFor((s) => s.name === 'presence' && s.attrs.type === 'subscribe' && s.attrs.from === askerJid, 10_000, 'a subscription request');
+      approver.send(`<presence to='${askerJid}' type='subscribed'/>`);
+      await asker.waitFor((s) => s.name === 'iq' && s.getChild('query')?.getChild('item')?.attrs.jid === approverJid
+        && ['to', 'both'].includes(s.getChild('query')!.getChild('item')!.attrs.subscription!), 10_000, 'the roster push of the approval');
+    }
+  }
+
+  before(async () => {
+    if (skip) return;
+    nats = await NatsServer.start();
+    storage = await postgres!.storage();
+    const [port, tlsPort] = await freePorts(2);
+    node3Ports = { port: port!, tlsPort: tlsPort! };
+    node1 = await startTestServer(overrides('node1'));
+    node2 = await startTestServer(overrides('node2'));
+    for (const u of ['alice', 'bob', 'carol', 'erin', 'frank']) await node1.addUser(`${u}@localhost`);
+    await startNode3();
+    await waitUntil(() => node2.server.cluster.nodes().filter((n) => n.state === 'connected').length === 3, 'node2 sees three nodes');
+  });
+
+  after(async () => {
+    if (skip) return;
+    for (const c of clients) c.destroy();
+    node3?.kill('SIGKILL');
+    await node1?.stop(true);
+    await node2?.stop(true);
+    await nats?.stop();
+    await postgres!.cleanup();
+    rmSync(node3Data, { recursive: true, force: true });
+  });
+
+  it('users on different nodes chat, subscribe to presence, and get roster pushes and probes', async () => {
+    const alice = await login(node1, 'alice', 'a');
+    const bob = await login(node2, 'bob', 'b');
+    await befriend(alice, 'alice@localhost', bob, 'bob@localhost');
+
+    alice.send("<message to='bob@localhost' type='chat' id='m1'><body>hello from node1</body></message>");
+    const m1 = await bob.waitForName('message', { id: 'm1' });
+    assert.equal(m1.attrs.from, 'alice@localhost/a');
+    assert.equal(m1.getChildText('body'), 'hello from node1');
+    bob.send("<message to='alice@localhost/a' type='chat' id='m2'><body>hello from node2</body></message>");
+    assert.equal((await alice.waitForName('message', { id: 'm2' })).getChildText('body'), 'hello from node2');
+
+    // Presence broadcast across nodes.
+    bob.send('<presence><show>away</show></presence>');
+    const away = await alice.waitFor((s) => presenceFrom('bob@localhost/b')(s) && s.getChildText('show') === 'away', 10_000, "bob's away");
+    assert.equal(away.attrs.to, 'alice@localhost');
+
+    // A roster change on node1 is pushed to alice's resource on node2.
+    const alice2 = await login(node2, 'alice', 'a2', false);
+    alice.send("<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' name='Carol'/></query></iq>");
+    await alice.waitForName('iq', { id: 'r1' });
+    const push = await alice2.waitFor((s) => s.name === 'iq' && s.attrs.type === 'set' && s.getChild('query')?.getChild('item')?.attrs.jid === 'carol@localhost', 10_000, 'the roster push');
+    assert.equal(push.getChild('query')!.getChild('item')!.attrs.name, 'Carol');
+
+    // A new resource of bob on node1 probes alice: her resource on node1 and, once available, on node2.
+    alice2.send('<presence><status>second</status></presence>');
+    await waitUntil(() => node1.server.sessions.get('alice@localhost', 'a2')?.presence !== undefined, 'node1 knows alice/a2 is available');
+    const bob2 = await login(node1, 'bob', 'b2');
+    const probed = await bob2.waitFor((s) => presenceFrom('alice@localhost/a2')(s) && s.getChildText('status') === 'second', 10_000, "alice/a2's presence");
+    assert.equal(probed.attrs.to, 'bob@localhost/b2');
+    await bob2.waitFor(presenceFrom('alice@localhost/a'), 10_000, "alice/a's presence");
+
+    // A message to the bare JID reaches the resources on both nodes with the top priority.
+    bob.send("<message to='alice@localhost' type='headline' id='m3'><body>to every resource</body></message>");
+    await alice.waitForName('message', { id: 'm3' });
+    await alice2.waitForName('message', { id: 'm3' });
+
+    // An IQ to a full JID on another node, and its result back.
+    alice.send("<iq type='get' to='bob@localhost/b' id='v1'><query xmlns='jabber:iq:version'/></iq>");
+    const request = await bob.waitForName('iq', { id: 'v1' });
+    assert.equal(request.attrs.from, 'alice@localhost/a');
+    bob.send("<iq type='result' to='alice@localhost/a' id='v1'><query xmlns='jabber:iq:version'><name>bob's client</name></query></iq>");
+    assert.equal((await alice.waitForName('iq', { id: 'v1' })).attrs.type, 'result');
+  });
+
+  it('PubSub device state published on one node reaches subscribers on others', async () => {
+    const erin = await login(node2, 'erin', 'astvoip2');
+    const carol = await login(node3Ports, 'carol', 'astvoip3');
+    assertResult(await iq(erin, pubsub(`<publish node='device_state'><item id='SIP/100'>${asteriskState('NOT_INUSE')}</item></publish>`)));
+    assertResult(await iq(carol, pubsub("<subscribe node='device_state' jid='carol@localhost/astvoip3'/>")));
+    assertResult(await iq(erin, pubsub(`<publish node='device_state'><item id='SIP/100'>${asteriskState('INUSE')}</item></publish>`)));
+    const event = await carol.waitFor((s) => s.name === 'message' && s.getChild('event', NS_EVENT)?.getChild('items')?.getChild('item')?.attrs.id === 'SIP/100'
+      && s.toString().includes('INUSE') && !s.toString().includes('NOT_INUSE'), 10_000, 'the device state event');
+    assert.equal(event.attrs.to, 'carol@localhost/astvoip3');
+    carol.destroy();
+    await waitUntil(() => node1.server.sessions.get('carol@localhost', 'astvoip3') === undefined, 'carol is gone');
+  });
+
+  it('a node killed with SIGKILL: its users go unavailable everywhere, messages to them are stored; restarted, it serves them again', async () => {
+    const alice = await login(node1, 'alice', 'k');
+    const frank = await login(node3Ports, 'frank', 'f');
+    await befriend(alice, 'alice@localhost', frank, 'frank@localhost');
+    await alice.waitFor(presenceFrom('frank@localhost/f'), 10_000, "frank's presence");
+
+    node3!.kill('SIGKILL');
+    node3 = undefined;
+    const gone = await alice.waitFor(presenceFrom('frank@localhost/f', 'unavailable'), 15_000, "frank's unavailable presence");
+    assert.equal(gone.attrs.to, 'alice@localhost');
+    await waitUntil(() => node2.server.sessions.get('frank@localhost', 'f') === undefined, 'node2 drops the session too');
+    assert.equal(node1.server.cluster.nodes().find((n) => n.name === 'node3')?.state, 'disconnected');
+
+    alice.send("<message to='frank@localhost' type='chat' id='off1'><body>while you were down</body></message>");
+    await alice.expectNothing((s) => s.name === 'message' && s.attrs.id === 'off1' && s.attrs.type === 'error', 500);
+
+    await startNode3();
+    const back = await login(node3Ports, 'frank', 'f');
+    const stored = await back.waitForName('message', { id: 'off1' });
+    assert.equal(stored.getChildText('body'), 'while you were down');
+    await alice.waitFor(presenceFrom('frank@localhost/f'), 10_000, "frank's presence after the restart");
+  });
+
+  it('NATS restarted: nodes reconnect, nobody is taken for dead, sessions bound meanwhile are learnt', async () => {
+    const alice = await login(node1, 'alice', 'n');
+    const bob = await login(node2, 'bob', 'n');
+    await alice.waitFor(presenceFrom('bob@localhost/n'), 10_000, "bob's presence");
+
+    await nats.stop();
+    const late = await login(node2, 'bob', 'during-outage', '<presence/>', false);
+    await nats.start();
+
+    await waitUntil(() => node1.server.sessions.get('bob@localhost', 'during-outage') !== undefined, 'node1 learns the session bound during the outage', 20_000);
+    alice.send("<message to='bob@localhost/during-outage' type='chat' id='n1'><body>after the restart</body></message>");
+    assert.equal((await late.waitForName('message', { id: 'n1' })).getChildText('body'), 'after the restart');
+    alice.send("<message to='bob@localhost/n' type='chat' id='n2'><body>still there?</body></message>");
+    await bob.waitForName('message', { id: 'n2' });
+    assert.ok(!alice.stanzas.some(presenceFrom('bob@localhost/n', 'unavailable')), 'bob was never taken for gone');
+    for (const t of [node1, node2]) {
+      assert.deepEqual(t.server.cluster.nodes().map((n) => [n.name, n.state]), [['node1', 'connected'], ['node2', 'connected'], ['node3', 'connected']]);
+    }
+  });
+});
