@@ -140,7 +140,8 @@ export class ClientStream implements ClientSession, WatchedConnection {
 
   /** The watchdog's ping: XEP-0199 from the server once bound; otherwise the transport's keepalive. */
   ping(type: PingType): void {
-    if (this.state === 'closed') return;
+    // Nothing may precede a stream header (not even whitespace before the XML declaration).
+    if (this.state === 'closed' || this.state === 'header') return;
     if (type === 'xmpp' && this.state === 'bound') {
       this.transport.sendElement(xml('iq', { type: 'get', id: `watchdog-${++this.pings}`, from: this.domain, to: this.jid.full }, xml('ping', { xmlns: NS_PING })));
     } else {
