@@ -7,6 +7,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { xml } from '@xmpp/client';
 import type { Element as XmppElement } from '@xmpp/xml';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { startTestServer, type TestServer } from './support/server.js';
 import { startClient, type LiveClient } from './support/xmpp-client.js';
 import { backends } from './support/postgres.js';
@@ -190,6 +192,39 @@ describe('PEP (XEP-0163)', () => {
     assert.deepEqual(conflict, { condition: 'conflict', application: 'precondition-not-met' });
     const items = await juliet.xmpp.iqCaller.request(xml('iq', { type: 'get' }, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node: NS_TUNE }))));
     assert.deepEqual(items.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id), ['song2']);
+  });
+});
+
+describe('PEP and PubSub for anonymous users', () => {
+  it('keeps their PEP items in memory only, and refuses them nodes on the PubSub service', async () => {
+    const t = await startTestServer({ 'virtual-hosts': ['localhost', 'guest.localhost'], 'vhost-options': { 'guest.localhost': { 'anonymous-login': true } } });
+    const open: LiveClient[] = [];
+    try {
+      await t.addUser('romeo@localhost');
+      const guest = await startClient(t.port, undefined, { domain: 'guest.localhost' });
+      const romeo = await startClient(t.port, 'romeo');
+      open.push(guest, romeo);
+      await guest.xmpp.iqCaller.request(publish(NS_TUNE, 'g1', tune('Passing through')));
+      const items = await guest.xmpp.iqCaller.request(xml('iq', { type: 'get' }, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node: NS_TUNE }))));
+      assert.deepEqual(items.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id), ['g1']);
+      const database = new Database(join(t.dataDir, 'switchboard.sqlite'), { readonly: true });
+      try {
+        const rows = (table: string) => database.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE service = ?`).get(bare(guest)) as { n: number };
+        assert.equal(rows('pubsub_nodes').n, 0);
+        assert.equal(rows('pubsub_items').n, 0);
+      } finally {
+        database.close();
+      }
+      const create = (node: string) => xml('iq', { type: 'set', to: 'pubsub.guest.localhost' }, xml('pubsub', { xmlns: NS_PUBSUB }, xml('create', { node })));
+      assert.deepEqual(await requestError(guest, create('guest-node')), { condition: 'forbidden', application: undefined });
+      const autoCreate = await requestError(guest, xml('iq', { type: 'set', to: 'pubsub.guest.localhost' },
+        xml('pubsub', { xmlns: NS_PUBSUB }, xml('publish', { node: 'guest-node' }, xml('item', {}, tune('x'))))));
+      assert.equal(autoCreate.condition, 'item-not-found', 'no node was created');
+      await romeo.xmpp.iqCaller.request(create('romeo-node'));
+    } finally {
+      for (const c of open) await c.xmpp.stop().catch(() => {});
+      await t.stop(true);
+    }
   });
 });
 

@@ -68,6 +68,45 @@ describe('PubSub items', () => {
     assertError(await iq(olga, pubsub("<retract node='blog'/>")), 'bad-request', 400, 'item-required');
   });
 
+  it('retracts several items in one request (XEP-0060 schema: one or more items), all or none, in one notification', async () => {
+    assertResult(await iq(olga, pubsub(`<create node='multi'/><configure>${nodeConfig({ 'pubsub#max_items': '10' })}</configure>`)));
+    assertResult(await iq(pete, pubsub("<subscribe node='multi' jid='pete@localhost'/>")));
+    for (const id of ['x1', 'x2', 'x3', 'x4']) assertResult(await iq(olga, pubsub(`<publish node='multi'><item id='${id}'>${entry(id)}</item></publish>`)));
+    takeEvents(pete);
+    assertResult(await iq(olga, pubsub("<retract node='multi'><item id='x1'/><item id='x2'/></retract>")));
+    const event = await nextEvent(pete, (e) => !!e.getChild('items')?.getChild('retract'));
+    assert.deepEqual(event.getChild('event')!.getChild('items')!.getChildren('retract').map((r) => r.attrs.id), ['x1', 'x2']);
+    // One missing item, or one the requester may not retract: nothing is retracted.
+    assertError(await iq(olga, pubsub("<retract node='multi'><item id='x3'/><item id='gone'/></retract>")), 'item-not-found', 404);
+    assertError(await iq(pete, pubsub("<retract node='multi'><item id='x3'/><item id='x4'/></retract>")), 'forbidden', 403);
+    assertError(await iq(olga, pubsub("<retract node='multi'><item id='x3'/><item/></retract>")), 'bad-request', 400, 'item-required');
+    assert.deepEqual(await itemIds(olga, "<items node='multi'/>"), ['x4', 'x3']);
+  });
+
+  it('trims the stored items at once when the configuration lowers max_items', async () => {
+    assertResult(await iq(olga, pubsub(`<create node='trim'/><configure>${nodeConfig({ 'pubsub#max_items': '5' })}</configure>`)));
+    for (const id of ['t1', 't2', 't3', 't4', 't5']) assertResult(await iq(olga, pubsub(`<publish node='trim'><item id='${id}'>${entry(id)}</item></publish>`)));
+    assertResult(await iq(olga, owner(`<configure node='trim'>${nodeConfig({ 'pubsub#max_items': '2' })}</configure>`)));
+    assert.deepEqual(await itemIds(olga, "<items node='trim'/>"), ['t5', 't4']);
+    assertResult(await iq(olga, owner(`<configure node='trim'>${nodeConfig({ 'pubsub#max_items': '4' })}</configure>`)));
+    assertResult(await iq(olga, pubsub(`<publish node='trim'><item id='t6'>${entry('t6')}</item></publish>`)));
+    assert.deepEqual(await itemIds(olga, "<items node='trim'/>"), ['t6', 't5', 't4'], 'what was trimmed stays gone');
+  });
+
+  it('drops items older than pubsub#item_expire', async () => {
+    assertResult(await iq(olga, pubsub(`<create node='expiring'/><configure>${nodeConfig({ 'pubsub#item_expire': '1' })}</configure>`)));
+    assertResult(await iq(olga, pubsub(`<create node='lasting'/><configure>${nodeConfig({ 'pubsub#item_expire': '3600' })}</configure>`)));
+    assertResult(await iq(olga, pubsub(`<publish node='expiring'><item id='e1'>${entry('e1')}</item></publish>`)));
+    assertResult(await iq(olga, pubsub(`<publish node='lasting'><item id='l1'>${entry('l1')}</item></publish>`)));
+    assertError(await iq(olga, pubsub(`<create node='bad-expiry'/><configure>${nodeConfig({ 'pubsub#item_expire': 'soon' })}</configure>`)), 'not-acceptable', 406, 'invalid-options');
+    // Expiry only ever goes one way, so waiting longer than needed cannot make this fail.
+    for (const deadline = Date.now() + 15_000; (await itemIds(olga, "<items node='expiring'/>")).length > 0;) {
+      assert.ok(Date.now() < deadline, 'the item expired');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.deepEqual(await itemIds(olga, "<items node='lasting'/>"), ['l1']);
+  });
+
   it('refuses publishers the node does not allow, and nodes that do not exist', async () => {
     assertError(await iq(pete, pubsub(`<publish node='blog'><item>${entry('x')}</item></publish>`)), 'forbidden', 403);
     assertResult(await iq(olga, owner("<affiliations node='blog'><affiliation jid='pete@localhost/any' affiliation='publisher'/></affiliations>")));

@@ -25,6 +25,8 @@ export interface NodeConfig {
   deliverNotifications: boolean;
   persistItems: boolean;
   maxItems: number;
+  /** Seconds after which an item is gone (pubsub#item_expire); 0 for never. */
+  itemExpire: number;
   maxPayloadSize: number;
   accessModel: AccessModel;
   rosterGroupsAllowed: string[];
@@ -65,6 +67,7 @@ const NODE_CONFIG_FIELDS: { [K in keyof NodeConfig]: FieldSpec } = {
   deliverNotifications: { var: 'pubsub#deliver_notifications', label: 'Deliver event notifications', type: { kind: 'boolean' } },
   persistItems: { var: 'pubsub#persist_items', label: 'Persist items to storage', type: { kind: 'boolean' } },
   maxItems: { var: 'pubsub#max_items', label: 'Max number of items to persist', type: { kind: 'count' } },
+  itemExpire: { var: 'pubsub#item_expire', label: 'Number of seconds after which to automatically purge items (0: never)', type: { kind: 'count' } },
   maxPayloadSize: { var: 'pubsub#max_payload_size', label: 'Max payload size in bytes', type: { kind: 'count' } },
   accessModel: { var: 'pubsub#access_model', label: 'Specify the subscriber model', type: choice(ACCESS_MODELS) },
   rosterGroupsAllowed: { var: 'pubsub#roster_groups_allowed', label: 'Roster groups allowed to subscribe', type: { kind: 'texts' } },
@@ -94,6 +97,7 @@ export function defaultNodeConfig(limits: { maxItems: number; maxPayloadSize: nu
     deliverNotifications: true,
     persistItems: true,
     maxItems: limits.maxItems,
+    itemExpire: 0,
     maxPayloadSize: limits.maxPayloadSize,
     accessModel: 'open',
     rosterGroupsAllowed: [],

@@ -143,7 +143,10 @@ export class PubSubService {
     if (config.nodeType !== node.config.nodeType) throw pubsubError('not-acceptable', 'invalid-options', 'a node cannot change between leaf and collection');
     const joined = config.collection.filter((c) => !node.config.collection.includes(c));
     await this.prepareCollections(node.name, joined);
+    const previousMax = node.config.maxItems;
     await this.tree.configure(node, config);
+    // A lower max_items applies at once, not at the next publish.
+    if (config.persistItems && config.maxItems < previousMax) await this.trim(node, config.maxItems);
     await this.announce(node, joined);
     if (config.notifyConfig) {
       const form = config.deliverPayloads ? formElement('result', FORM_NODE_CONFIG, nodeConfigFields(config)) : undefined;
@@ -251,19 +254,44 @@ export class PubSubService {
     return this.storedItems(node, query);
   }
 
-  /** Stored items of a node, newest first, whoever asks (for the server's own use). */
+  /** Stored items of a node, newest first, whoever asks (for the server's own use); expired ones are deleted on the way. */
   async storedItems(node: PubSubNode, query: { ids?: string[]; max?: number } = {}): Promise<Item[]> {
     const records = await this.store.getItems(this.jid, node.name, query);
-    return records.map((r) => ({ id: r.id, publisher: r.publisher, payload: parsePayload(r.payload), publishedAt: r.publishedAt }));
+    const expired = records.filter((r) => this.expired(node, r.publishedAt));
+    for (const r of expired) await this.forget(node, r.id);
+    return records.filter((r) => !expired.includes(r))
+      .map((r) => ({ id: r.id, publisher: r.publisher, payload: parsePayload(r.payload), publishedAt: r.publishedAt }));
   }
 
   /** The newest item of a leaf, from memory or storage. */
   async lastItem(node: PubSubNode): Promise<Item | null> {
+    if (node.lastItem && this.expired(node, node.lastItem.publishedAt)) node.lastItem = undefined;
     if (node.lastItem === undefined) {
       const [item] = node.config.persistItems ? await this.storedItems(node, { max: 1 }) : [];
       node.lastItem = item ?? null;
     }
     return node.lastItem;
+  }
+
+  /**
+   * pubsub#item_expire: items older than that are gone. Checked when items are read (retrieval,
+   * last item, the view's rebuild), which is when it matters; nothing runs in between.
+   */
+  private expired(node: PubSubNode, publishedAt: Date): boolean {
+    return node.config.itemExpire > 0 && Date.now() - publishedAt.getTime() >= node.config.itemExpire * 1000;
+  }
+
+  /** Keeps the newest `max` stored items of a node, deleting the others (no notification: nobody retracted them). */
+  private async trim(node: PubSubNode, max: number): Promise<void> {
+    const surplus = (await this.store.getItems(this.jid, node.name, {})).slice(max);
+    for (const r of surplus) await this.forget(node, r.id);
+  }
+
+  /** Deletes one stored item the service itself drops (trimmed or expired). */
+  private async forget(node: PubSubNode, id: string): Promise<void> {
+    await this.store.retractItem(this.jid, node.name, id);
+    if (node.lastItem?.id === id) node.lastItem = undefined;
+    this.observer?.retracted(this, node, id);
   }
 
   /** Whether a bare JID is an anonymous login's (the JID of one is used once, so any of its sessions tells). */
