@@ -16,6 +16,7 @@ import { backends } from './support/postgres.js';
 import { clusterTestsUnavailable, NatsServer } from './support/nats.js';
 import { asteriskState, assertResult, iq, pubsub, NS_EVENT } from './support/pubsub.js';
 import type { Element } from '../src/xml/element.js';
+import { connectClient } from './support/adhoc-client.js';
 
 const skip = clusterTestsUnavailable();
 
@@ -44,6 +45,7 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
 
   const overrides = (name: string) => ({
     storage,
+    admins: ['admin@localhost'],
     'cluster-mode': true,
     cluster: { 'nats-url': nats.url, 'node-name': name, 'heartbeat-interval': 0.3, 'max-inactivity-time': 2.5, 'request-timeout': 3 },
   });
@@ -99,7 +101,7 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
     node3Ports = { port: port!, tlsPort: tlsPort! };
     node1 = await startTestServer(overrides('node1'));
     node2 = await startTestServer(overrides('node2'));
-    for (const u of ['alice', 'bob', 'carol', 'erin', 'frank']) await node1.addUser(`${u}@localhost`);
+    for (const u of ['alice', 'bob', 'carol', 'erin', 'frank', 'admin']) await node1.addUser(`${u}@localhost`);
     await startNode3();
     await waitUntil(() => node2.server.cluster.nodes().filter((n) => n.state === 'connected').length === 3, 'node2 sees three nodes');
   });
@@ -158,6 +160,30 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
     assert.equal(request.attrs.from, 'alice@localhost/a');
     bob.send("<iq type='result' to='alice@localhost/a' id='v1'><query xmlns='jabber:iq:version'><name>bob's client</name></query></iq>");
     assert.equal((await alice.waitForName('iq', { id: 'v1' })).attrs.type, 'result');
+  });
+
+  it('administrators see the nodes (cl-comp disco items, status command) and locate a user cluster-wide', async () => {
+    const alice = await login(node1, 'alice', 'located');
+    const admin = await connectClient(node2.port, 'admin');
+    try {
+      const items = await admin.items('cl-comp@localhost');
+      assert.deepEqual(items.filter((i) => i.node?.startsWith('node/')).map((i) => i.name), ['node1 (connected)', 'node2 (connected)', 'node3 (connected)']);
+      const status = await admin.command('cl-comp@localhost', 'urn:switchboard:cluster#status');
+      assert.equal(status.status, 'completed');
+      assert.equal(status.values.nodes!.length, 3);
+      const located = await admin.command('cl-comp@localhost', 'urn:switchboard:cluster#locate-user', { fields: { accountjid: 'alice@localhost' } });
+      const lines = located.values.locations!;
+      const line = lines.find((l) => l.includes('alice@localhost/located'));
+      assert.ok(line?.startsWith('node1: alice@localhost/located from 127.0.0.1 since '), `located: ${lines.join(' | ')}`);
+      const nobody = await admin.command('cl-comp@localhost', 'urn:switchboard:cluster#locate-user', { fields: { accountjid: 'carol@localhost' } });
+      assert.deepEqual(nobody.values.locations ?? [], []);
+      assert.match(nobody.notes[0]!.text, /not connected/);
+      // Not for ordinary users.
+      alice.send("<iq type='get' to='cl-comp@localhost' id='d1'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>");
+      assert.equal((await alice.waitForName('iq', { id: 'd1' })).attrs.type, 'error');
+    } finally {
+      await admin.stop();
+    }
   });
 
   it('PubSub device state published on one node reaches subscribers on others', async () => {
