@@ -101,6 +101,7 @@ export class BoshClient {
     const created = await this.request(this.rid, { to: domain, 'xml:lang': 'en', wait: String(this.options.wait), hold: '1', ver: '1.6', 'xmpp:version': '1.0' }, []);
     if (!created.attrs.sid) throw new BoshTerminated('no sid in the session creation response');
     this.sid = created.attrs.sid;
+    this.inbox.push(...created.children);
     const requests = Number(created.attrs.requests);
     if (Number.isInteger(requests) && requests >= 1) this.requests = requests;
     await this.expect((e) => e.name === 'features', 'stream features');
@@ -133,7 +134,7 @@ export class BoshClient {
     this.rid = lastRid;
     this.polling = true;
     const probe = this.fire([]);
-    this.fire([]);
+    this.fire([]).catch(() => {}); // its failure is the probe's too
     try {
       await probe;
       return true;
@@ -260,7 +261,8 @@ export class BoshClient {
 
   /** Posts one request, resending it with the same rid after a transport failure. */
   private async request(rid: number, attrs: Record<string, string>, payload: Element[]): Promise<Response> {
-    if (this.sid) this.options.onRequest?.(this.sid, rid);
+    // The terminating request needs no persisting: the session is over.
+    if (this.sid && !this.ended) this.options.onRequest?.(this.sid, rid);
     const text = this.body(rid, attrs, payload);
     for (let attempt = 0; ; attempt++) {
       let status: number;

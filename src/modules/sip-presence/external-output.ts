@@ -119,7 +119,7 @@ export class ExternalOutput implements PresenceOutput {
       wait: this.options.wait,
       log: this.ctx.log,
       onRequest: (sid, rid) => {
-        const base = phone.stored ?? { url: this.options.url, username: phone.mapping.username, presenceId: 0, availability: 'available' as const };
+        const base = phone.stored ?? { url: this.options.url, username: phone.mapping.username, presenceId: Number(phone.mapping.presenceId ?? 0) || 0, availability: 'available' as const };
         phone.stored = { ...base, sid, rid };
         this.persist(phone);
       },
@@ -168,7 +168,7 @@ export class ExternalOutput implements PresenceOutput {
     const availability = phone.availability;
     if (availability === 'offline' || this.stopped) return;
     const client = await this.session(phone);
-    const presenceId = (phone.stored?.presenceId ?? Number(phone.mapping.presenceId ?? 0)) + 1;
+    const presenceId = (phone.stored?.presenceId ?? (Number(phone.mapping.presenceId ?? 0) || 0)) + 1;
     const busy = availability === 'on-the-phone';
     const status = busy ? this.options.busyStatus : this.options.availableStatus;
     phone.stored = { ...phone.stored!, presenceId, availability };

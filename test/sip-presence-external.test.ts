@@ -1,0 +1,128 @@
+// SIP presence bridge (seed 003), output "external": one Switchboard runs the bridge and logs
+// each phone in to another XMPP server over BOSH, as perl-bosh did; the other server is a second
+// Switchboard (its /http-bind/), where a contact subscribed to the mapped account watches. The
+// session's sid, rid and presence id survive a restart of the bridge, which resumes the session
+// without the contact seeing the phone go offline, and a session perl-bosh left open (its SID
+// and RID in the mapping file) is taken up the same way.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Element as XmppElement } from '@xmpp/xml';
+import { startTestServer, type TestServer } from './support/server.js';
+import { BoshClient } from './support/bosh-client.js';
+import { startLoggedServer, startWatcher, writeMapping, sqliteTable, type LoggedServer, type ProxyTable } from './support/sip-presence.js';
+import type { LiveClient } from './support/xmpp-client.js';
+import type { RosterItem } from '../src/storage/types.js';
+
+const PHONE = 'alice@localhost/phone/100@pbx.example.com';
+
+interface Stored { sid: string; rid: number; presenceId: number; availability: string }
+
+describe('SIP presence bridge, external output over BOSH', () => {
+  let dir: string;
+  let mapping: string;
+  let target: TestServer;
+  let bridge: LoggedServer;
+  let table: ProxyTable;
+  let bob: LiveClient;
+  const fromPhone = (jid: string) => (s: XmppElement) => s.is('presence') && s.attrs.from === jid;
+  const stored = () => bridge.server.storage.keyValue('sip-presence').get<Stored>('sip:100@pbx.example.com', 'bosh');
+
+  before(async () => {
+    target = await startTestServer();
+    for (const u of ['alice', 'bob']) await target.addUser(`${u}@localhost`, 'secret');
+    const item = (jid: string, subscription: RosterItem['subscription']): RosterItem => ({ jid, groups: [], subscription, ask: false, pendingIn: false, approved: false, visible: true });
+    await target.server.storage.roster.setItem('alice@localhost', item('bob@localhost', 'from'));
+    await target.server.storage.roster.setItem('bob@localhost', item('alice@localhost', 'to'));
+    bob = await startWatcher(target.port, 'bob');
+
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-sip-ext-'));
+    mapping = writeMapping(dir, ['sip:100@pbx.example.com,alice,secret,123456']);
+    table = sqliteTable(join(dir, 'proxy.db'));
+    bridge = await startLoggedServer({
+      'sip-presence': {
+        enabled: true, mapping, output: 'external', domain: 'localhost',
+        external: { url: `http://127.0.0.1:${target.httpPort}/http-bind/`, wait: 10, retry: 1 },
+        table: { enabled: true, driver: 'sqlite', path: join(dir, 'proxy.db'), interval: 0.1 },
+      },
+    });
+  });
+  after(async () => {
+    await bob?.xmpp.stop();
+    await bridge?.stop();
+    await target?.stop(true);
+    await table?.close();
+  });
+
+  it('logs the phone in over BOSH and sends its presence, with increasing presence ids', async () => {
+    await table.insert('sip:100@pbx.example.com', 'online');
+    const available = await bob.waitFor(fromPhone(PHONE), 'available presence', 15_000);
+    assert.equal(available.attrs.type, undefined);
+    assert.equal(available.attrs.id, '1');
+    await table.insert('sip:100@pbx.example.com', 'still-online');
+    await table.insert('sip:100@pbx.example.com', 'onthephone');
+    const busy = await bob.waitFor(fromPhone(PHONE), 'busy presence', 15_000);
+    assert.equal(busy.getChildText('show'), 'dnd');
+    assert.equal(busy.getChildText('status'), 'On the phone');
+    assert.equal(busy.attrs.id, '2', 'still-online sent nothing');
+    const s = await stored();
+    assert.ok(s, 'the session is stored');
+    assert.match(s.sid, /^[0-9a-f]{32}$/);
+    assert.equal(s.presenceId, 2);
+    assert.equal(s.availability, 'on-the-phone');
+  });
+
+  it('resumes the same session after a restart of the bridge: the contact sees no offline', async () => {
+    const before = (await stored())!;
+    bridge = await bridge.restart();
+    const resumed = await bridge.waitForLog((l) => l.msg === 'BOSH session resumed after restart', 'the resumed session', 15_000);
+    assert.equal(resumed.sid, before.sid);
+    // The restored state is still-onthephone: a keep-alive is a valid transition, the hang-up too.
+    await table.insert('sip:100@pbx.example.com', 'still-onthephone');
+    await table.insert('sip:100@pbx.example.com', 'still-online');
+    const available = await bob.waitFor(fromPhone(PHONE), 'available presence after the restart', 15_000);
+    assert.equal(available.attrs.type, undefined, `no unavailable in between: ${available.toString()}`);
+    assert.equal(available.getChildText('show'), null);
+    assert.equal(available.attrs.id, '3');
+    assert.equal((await stored())!.sid, before.sid, 'the same BOSH session');
+    assert.equal(bridge.logs.filter((l) => /invalid transition/.test(l.msg)).length, 0);
+  });
+
+  it('logs in again when the server ends the session', async () => {
+    const before = (await stored())!;
+    const session = target.server.sessions.get('alice@localhost', 'phone/100@pbx.example.com');
+    assert.ok(session, 'the phone is a session of the target server');
+    session.close();
+    const gone = await bob.waitFor(fromPhone(PHONE), 'unavailable when the session ends', 15_000);
+    assert.equal(gone.attrs.type, 'unavailable');
+    const back = await bob.waitFor(fromPhone(PHONE), 'available again after the new login', 15_000);
+    assert.equal(back.attrs.type, undefined);
+    await bridge.waitForLog((l) => l.msg === 'BOSH session opened' && l.sid !== before.sid, 'the new session');
+  });
+
+  it('ends the session with unavailable presence when the phone goes offline, and forgets it', async () => {
+    await table.insert('sip:100@pbx.example.com', 'offline');
+    const gone = await bob.waitFor(fromPhone(PHONE), 'unavailable presence', 15_000);
+    assert.equal(gone.attrs.type, 'unavailable');
+    for (let i = 0; i < 100 && (await stored()); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await stored(), undefined);
+  });
+
+  it('takes up a session perl-bosh left open, from the SID and RID of the mapping file', async () => {
+    const perl = new BoshClient(target.httpPort);
+    const jid = await perl.login('alice', 'secret', 'sip-101');
+    await perl.send("<presence xmlns='jabber:client' id='7'/>");
+    await bob.waitFor(fromPhone(jid), 'the perl-bosh session\'s presence');
+    writeMapping(dir, ['sip:100@pbx.example.com,alice,secret,123456', `sip:101@pbx.example.com,alice,secret,${perl.rid},${perl.sid},7`]);
+    await bridge.waitForLog((l) => l.msg === 'SIP presence mapping loaded' && l.phones === 2, 'the new mapping', 15_000);
+    await table.insert('sip:101@pbx.example.com', 'onthephone');
+    const busy = await bob.waitFor(fromPhone(jid), 'busy presence in the resumed session', 15_000);
+    assert.equal(busy.getChildText('show'), 'dnd');
+    assert.equal(busy.attrs.id, '8', 'the presence id goes on from the file\'s');
+    await table.insert('sip:101@pbx.example.com', 'offline');
+    const gone = await bob.waitFor(fromPhone(jid), 'unavailable presence', 15_000);
+    assert.equal(gone.attrs.type, 'unavailable');
+  });
+});
