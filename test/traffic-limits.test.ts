@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildConfig, freePorts } from './support/server.js';
 import { RawClient } from './support/raw-client.js';
+import { BoshClient } from './support/bosh-client.js';
+import { wsLogin } from './support/ws-login.js';
 import { startServer, type Server } from '../src/core/server.js';
 import { deriveCredentials } from '../src/auth/credentials.js';
 import { ConfigError, loadConfig } from '../src/config/load.js';
@@ -30,26 +32,28 @@ const limitLogs = (r: Running) => r.logs.filter((l) => String(l.msg).startsWith(
 describe('client traffic limits', () => {
   const running: Running[] = [];
   const clients: RawClient[] = [];
+  const cleanupsWs: (() => void)[] = [];
 
   afterEach(async () => {
     for (const c of clients.splice(0)) c.destroy();
+    for (const c of cleanupsWs.splice(0)) c();
     for (const r of running.splice(0)) {
       await r.server.stop();
       rmSync(r.server.config['data-dir'], { recursive: true, force: true });
     }
   });
 
-  async function start(c2s: Record<string, unknown>): Promise<Running> {
-    const [port] = await freePorts(1);
+  async function start(c2s: Record<string, unknown>): Promise<Running & { boshPort: number; wsPort: number }> {
+    const [port, boshPort, wsPort] = await freePorts(3);
     const config = buildConfig({
       c2s: { host: '127.0.0.1', port, 'tls-port': 0, ...c2s },
-      http: { port: 0 }, bosh: { port: 0 }, websocket: { port: 0, 'tls-port': 0 },
+      http: { host: '127.0.0.1', port: 0 }, bosh: { port: boshPort }, websocket: { port: wsPort, 'tls-port': 0 },
     });
     const logs: Record<string, unknown>[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
     const server = await startServer(config, { log });
     await server.storage.users.create('localhost', 'romeo', deriveCredentials('secret'));
-    const r = { server, port: port!, logs };
+    const r = { server, port: port!, boshPort: boshPort!, wsPort: wsPort!, logs };
     running.push(r);
     return r;
   }
@@ -139,6 +143,35 @@ describe('client traffic limits', () => {
     assert.equal(await c.waitForClose(), 'policy-violation');
     assert.match(c.stanzas.find((s) => s.name === 'error')!.getChildText('text') ?? '', /stanza rate limit: more than 1 stanzas per second/);
     assert.equal(limitLogs(r)[0]?.action, 'disc');
+  });
+
+  it('applies to BOSH and WebSocket clients too: stanzas dropped, bytes over a disc limit end the session', async () => {
+    const r = await start({ 'traffic-throttling': 'xmpp:2:0:drop,bin:20k:0:disc' });
+    const bosh = new BoshClient(r.boshPort);
+    await bosh.login('romeo', 'secret', 'bosh');
+    await bosh.send(pings(3, 'b').replaceAll("<iq ", "<iq xmlns='jabber:client' "));
+    const answers = await Promise.all([0, 1, 2].map((i) => bosh.waitFor(reply(`b${i}`), `reply b${i}`)));
+    assert.deepEqual(answers.map((a) => a.attrs.type), ['result', 'result', 'error']);
+    assert.ok(answers[2]!.getChild('error')?.getChild('policy-violation'));
+    const cut = await bosh.send(`<message xmlns='jabber:client' to='romeo@localhost'><body>${'x'.repeat(25_000)}</body></message>`);
+    assert.equal(cut.attrs.type, 'terminate');
+    assert.equal(cut.attrs.condition, 'remote-stream-error');
+    assert.match(cut.text, /policy-violation.*more than 20000 bytes per minute/);
+
+    const ws = await wsLogin(r.wsPort, 'romeo', { resource: 'ws' });
+    cleanupsWs.push(() => ws.ws.terminate());
+    ws.ws.send(`<iq xmlns='jabber:client' type='get' id='w0'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    ws.ws.send(`<iq xmlns='jabber:client' type='get' id='w1'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    ws.ws.send(`<iq xmlns='jabber:client' type='get' id='w2'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    assert.match(await ws.next(/id='w2'/), /type='error'.*policy-violation/);
+    ws.ws.send(`<message xmlns='jabber:client' to='romeo@localhost'><body>${'x'.repeat(25_000)}</body></message>`);
+    await ws.closed;
+    assert.match(ws.messages.join(''), /<policy-violation[^>]*\/><text[^>]*>traffic limit: more than 20000 bytes per minute/);
+    const peers = limitLogs(r).map((l) => `${String(l.peer)} ${String(l.limit)} ${String(l.action)}`);
+    assert.deepEqual(peers, [
+      'romeo@localhost/bosh xmpp:2:0:drop drop', 'romeo@localhost/bosh bin:20000:0:disc disc',
+      'romeo@localhost/ws xmpp:2:0:drop drop', 'romeo@localhost/ws bin:20000:0:disc disc',
+    ]);
   });
 
   it('refuses bad limits and watchdog settings at start, naming the option', async () => {

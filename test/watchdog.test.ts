@@ -4,9 +4,9 @@
 // as for any session that ends. The decision logic itself is src/core/watchdog.test.ts.
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { WebSocket } from 'ws';
 import { startTestServer, type TestServer } from './support/server.js';
 import { RawClient } from './support/raw-client.js';
+import { wsLogin } from './support/ws-login.js';
 import type { Element } from '../src/xml/element.js';
 import type { RosterItem } from '../src/storage/types.js';
 
@@ -106,33 +106,9 @@ describe('watchdog', () => {
     t = await startTestServer({ websocket: { 'watchdog-delay': 0.1, 'watchdog-timeout': 0.3, 'max-inactivity-time': 1.5, 'watchdog-ping-type': 'whitespace' } });
     for (const u of ['ada', 'bea']) await t.addUser(`${u}@localhost`);
     const login = async (user: string, autoPong: boolean) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${t!.wsPort}/`, ['xmpp'], { autoPong });
-      cleanups.push(() => ws.terminate());
-      const messages: string[] = [];
-      let pings = 0;
-      ws.on('ping', () => { pings++; });
-      ws.on('message', (data: Buffer) => messages.push(data.toString()));
-      const closed = new Promise<void>((resolve) => ws.on('close', () => resolve()));
-      const next = async (pattern: RegExp) => {
-        for (;;) {
-          const found = messages.find((m) => pattern.test(m));
-          if (found) return found;
-          if (ws.readyState === WebSocket.CLOSED) throw new Error(`closed waiting for ${pattern}: ${messages.join('')}`);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      };
-      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-      const open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>";
-      ws.send(open);
-      await next(/<mechanism>PLAIN</);
-      ws.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0secret`).toString('base64')}</auth>`);
-      await next(/<success/);
-      messages.length = 0;
-      ws.send(open);
-      await next(/<bind/);
-      ws.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
-      await next(/type='result'/);
-      return { messages, closed, pings: () => pings, started: Date.now() };
+      const session = await wsLogin(t!.wsPort, user, { autoPong });
+      cleanups.push(() => session.ws.terminate());
+      return session;
     };
     const answering = await login('ada', true);
     const silent = await login('bea', false);
