@@ -1,5 +1,6 @@
 // The `switchboard` command line (bin/switchboard.js runs the compiled copy). `main` returns the
 // exit code instead of exiting, so tests and embedders can call it.
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
@@ -11,6 +12,7 @@ import { createLogger } from './core/log.js';
 import { startServer } from './core/server.js';
 import { parseJid, JidError, normaliseDomain } from './jid.js';
 import { VERSION } from './modules/version.js';
+import { IniImportError, importZmqAmiBroker } from './modules/ami/ini-import.js';
 import { openStorage } from './storage/index.js';
 import type { Credentials, Storage } from './storage/types.js';
 
@@ -24,6 +26,10 @@ Commands:
   user passwd JID [--password P]   Change an account's password
   user delete JID                  Delete an account and everything stored for it
   user list [DOMAIN]               List the accounts of a virtual host (default: all of them)
+  import zmq-ami-broker FILE [--username U --secret S]
+                                   Print the ami: section of the configuration for a
+                                   zmq-ami-broker config.ini (with --username and --secret
+                                   its servers move from ZeroMQ to AMI over TCP, port 5038)
 
 Options:
   -c, --config FILE   Configuration file (default: $SWITCHBOARD_CONFIG, else
@@ -44,6 +50,8 @@ class UsageError extends Error {}
 interface Options {
   config?: string;
   password?: string;
+  username?: string;
+  secret?: string;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -54,6 +62,8 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         password: { type: 'string' },
+        username: { type: 'string' },
+        secret: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -69,6 +79,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (values.password !== undefined && !(command === 'user' && (args[0] === 'add' || args[0] === 'passwd'))) {
       throw new UsageError('--password only goes with user add and user passwd');
+    }
+    if ((values.username !== undefined || values.secret !== undefined) && command !== 'import') {
+      throw new UsageError('--username and --secret only go with import zmq-ami-broker');
     }
     return await run(command, args, values);
   } catch (e) {
@@ -102,6 +115,8 @@ function run(command: string, args: string[], options: Options): Promise<number>
       return printConfig(options);
     case 'user':
       return user(args, options);
+    case 'import':
+      return importConfig(args, options);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -174,6 +189,25 @@ async function check(options: Options): Promise<number> {
 
 async function printConfig(options: Options): Promise<number> {
   console.log(dumpConfig(await loadConfig({ file: options.config })).join('\n'));
+  return 0;
+}
+
+/** `import zmq-ami-broker FILE`: the seed broker's config.ini as our YAML, on standard output. */
+async function importConfig(args: string[], options: Options): Promise<number> {
+  expectArguments(args, 2, 2, 'import zmq-ami-broker FILE [--username U --secret S]');
+  if (args[0] !== 'zmq-ami-broker') throw new UsageError(`cannot import "${args[0]}": only zmq-ami-broker`);
+  let text: string;
+  try {
+    text = await readFile(args[1]!, 'utf8');
+  } catch (e) {
+    throw new CommandError(`cannot read ${args[1]}: ${(e as Error).message}`);
+  }
+  try {
+    process.stdout.write(importZmqAmiBroker(text, { username: options.username, secret: options.secret }).yaml);
+  } catch (e) {
+    if (e instanceof IniImportError) throw new CommandError(`${args[1]}: ${e.message}`);
+    throw e;
+  }
   return 0;
 }
 

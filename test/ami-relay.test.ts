@@ -129,7 +129,7 @@ describe('AMI relay between three Asterisk servers and XMPP', () => {
     a.sendRaw('this line is not AMI at all\r\n\r\nEvent: DeviceStateChange\r\nnonsense\r\nDevice: SIP/101\r\nState: ONHOLD\r\n\r\n');
     for (const sim of [b, c]) await sim.waitFor(() => sim.devices.get('Custom:SIP/101') === 'ONHOLD', 'SIP/101 despite the garbage');
     assert.equal(a.loginAttempts, before, 'the link stayed up');
-    const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+    const metrics = await t.server.metrics.text();
     assert.match(metrics, /switchboard_ami_failures_total\{link="A"\} [1-9]/);
     assert.match(metrics, /switchboard_ami_events_in_total\{link="A"\} [1-9]/);
     assert.match(metrics, /switchboard_ami_link_up\{link="B"\} 1/);
@@ -184,7 +184,7 @@ describe('AMI relay with a wrong secret', () => {
     try {
       await wrong.waitFor(() => wrong.failedLogins >= 3, 'three refused logins');
       await good.waitFor(() => good.connectedSessions === 1, 'the good link');
-      const metrics = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text();
+      const metrics = await t.server.metrics.text();
       assert.match(metrics, /switchboard_ami_link_up\{link="wrong"\} 0/);
       assert.match(metrics, /switchboard_ami_reconnects_total\{link="wrong"\} [1-9]/);
     } finally {

@@ -36,6 +36,13 @@ export async function checkEnvironment({ config, file }: LoadedConfig): Promise<
   add('certificates', ...await checkCertificates(config, report));
   add('admins', admins(config, report));
   add('modules', allModules.map((m) => m.name).join(', '));
+  for (const module of allModules) {
+    const result = await module.check?.(config[module.name] as never);
+    if (!result) continue;
+    add(module.name, ...result.lines);
+    report.problems.push(...(result.problems ?? []));
+    report.warnings.push(...(result.warnings ?? []));
+  }
   add('log', `${config.log.level}, to ${config.log.file ? await checkWritable('log file', config.log.file, 'file', report) : 'standard output'}`);
   return report;
 }

@@ -18,6 +18,15 @@ export interface ModuleDefinition<C extends z.ZodObject = z.ZodObject> {
   /** Options, each with a default and a description. */
   config?: C;
   setup(ctx: ModuleContext<z.infer<C>>): void | Disposer | Promise<void | Disposer>;
+  /** What `switchboard check` shows for this module, which it works out without the server running (e.g. probing its peers). */
+  check?(options: z.infer<C>): Promise<ModuleCheck | undefined>;
+}
+
+/** A module's part of `switchboard check`: lines under its name; problems fail the check, warnings do not. */
+export interface ModuleCheck {
+  lines: string[];
+  problems?: string[];
+  warnings?: string[];
 }
 
 export function defineModule<C extends z.ZodObject>(def: ModuleDefinition<C>): ModuleDefinition<C> {

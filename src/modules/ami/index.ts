@@ -10,12 +10,14 @@ import { amiConfigSchema, type AmiConfig } from './config.js';
 import { DeviceRelay } from './device-relay.js';
 import { AmiLink, tcpTransport, type TransportFactory } from './link.js';
 import { PresenceRelay } from './presence-relay.js';
+import { checkAmiLinks } from './probe.js';
 import { zmqTransport } from './zmq.js';
 
 export default defineModule({
   name: 'ami',
   description: 'Asterisk Manager Interface relay: device and presence states between Asterisk servers, and with XMPP PubSub (README "Sharing device state over AMI")',
   config: amiConfigSchema,
+  check: (config) => checkAmiLinks(config),
   setup(ctx) {
     const config = ctx.config;
     if (config.servers.length === 0) return;
