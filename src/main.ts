@@ -3,12 +3,13 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { Logger } from 'pino';
 import { deriveCredentials, PasswordError } from './auth/credentials.js';
 import { checkEnvironment } from './config/check.js';
 import { dumpConfig } from './config/dump.js';
-import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type Config } from './config/load.js';
-import { createLogger } from './core/log.js';
+import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type Config, type LoadedConfig } from './config/load.js';
+import { createLogging, type Logging } from './core/log.js';
+import { formatSample } from './core/metrics.js';
+import { removePidFile, runFilePaths, writeConfigDump, writePidFile, writeStatistics } from './core/run-files.js';
 import { startServer } from './core/server.js';
 import { parseJid, JidError, normaliseDomain } from './jid.js';
 import { VERSION } from './modules/version.js';
@@ -127,35 +128,72 @@ function expectArguments(args: string[], min: number, max: number, usage: string
 }
 
 async function start(options: Options): Promise<number> {
-  const { config, file } = await loadConfig({ file: options.config });
-  let log: Logger;
+  const loaded = await loadConfig({ file: options.config });
+  const { config, file } = loaded;
+  let logging: Logging;
   try {
-    log = createLogger(config.log);
+    logging = createLogging(config.log);
   } catch (e) {
     throw new CommandError(`cannot open the log file: ${(e as Error).message}`);
   }
-  // Listening from the outset: a signal that arrives while starting stops the server once it is up.
-  const stopRequest = nextStopSignal();
-  let server: Awaited<ReturnType<typeof startServer>>;
+  const { log } = logging;
   try {
-    server = await startServer(config, { configFile: file, log });
-  } catch (e) {
-    stopRequest.cancel();
-    log.fatal({ err: e }, 'cannot start');
-    throw new CommandError(`cannot start: ${(e as Error).message}`);
-  }
-  const signal = await stopRequest.received;
-  log.info({ signal }, 'stopping');
-  // A second signal while stopping means "stop now", as people press Ctrl-C again when a stop hangs.
-  const impatience = nextStopSignal();
-  void impatience.received.then(() => process.exit(1));
-  try {
-    await server.stop();
+    return await serve(loaded, logging);
   } finally {
-    impatience.cancel();
+    await logging.close();
   }
-  log.info('stopped');
-  return 0;
+
+  async function serve(loaded: LoadedConfig, logging: Logging): Promise<number> {
+    // Seed 001 11.3.7: the console starts with the environment the server runs in.
+    logging.announce({
+      version: VERSION, node: process.version, platform: `${process.platform} ${process.arch}`, pid: process.pid,
+      config: file ?? 'built-in defaults', dataDir: config['data-dir'], logFile: config.log.file ?? 'standard output',
+    }, 'starting Switchboard');
+    const files = runFilePaths(config);
+    try {
+      writeConfigDump(files.configDump, dumpConfig(loaded), `Switchboard ${VERSION}, effective configuration at ${new Date().toISOString()}`);
+      if (config.log['pid-file']) {
+        const other = writePidFile(files.pid);
+        if (other !== undefined) log.warn({ pid: other, pidFile: files.pid }, 'the pid file names a process that is still running: is another Switchboard using the same files?');
+      }
+    } catch (e) {
+      log.fatal({ err: e }, 'cannot write the run files');
+      throw new CommandError(`cannot write ${files.configDump} or ${files.pid}: ${(e as Error).message}`);
+    }
+    // Listening from the outset: a signal that arrives while starting stops the server once it is up.
+    const stopRequest = nextStopSignal();
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer(config, { configFile: file, log });
+    } catch (e) {
+      stopRequest.cancel();
+      if (config.log['pid-file']) removePidFile(files.pid);
+      log.fatal({ err: e }, 'cannot start');
+      throw new CommandError(`cannot start: ${(e as Error).message}`);
+    }
+    logging.announce({ modules: server.moduleNames, listeners: server.addresses.map((a) => `${a.name} ${a.host}:${a.port}`), configDump: files.configDump }, 'started');
+    const signal = await stopRequest.received;
+    log.info({ signal }, 'stopping');
+    // A second signal while stopping means "stop now", as people press Ctrl-C again when a stop hangs.
+    const impatience = nextStopSignal();
+    void impatience.received.then(() => process.exit(1));
+    try {
+      await server.stop();
+    } finally {
+      impatience.cancel();
+    }
+    // Seed 001 11.3.7: a graceful stop leaves the statistics of the run behind.
+    try {
+      const statistics = await writeStatistics(files.statistics, server.metrics, { startedAt: server.startedAt, version: VERSION });
+      const own = statistics.samples.filter((s) => s.name.startsWith('switchboard_')).map(formatSample);
+      logging.console.info({ uptimeSeconds: statistics.uptimeSeconds, statisticsFile: files.statistics, statistics: own }, 'statistics of this run');
+    } catch (e) {
+      log.error({ err: e, file: files.statistics }, 'cannot write the statistics');
+    }
+    if (config.log['pid-file']) removePidFile(files.pid);
+    log.info('stopped');
+    return 0;
+  }
 }
 
 /** The next SIGINT or SIGTERM; `cancel` stops listening (and `received` then never settles). */

@@ -118,7 +118,7 @@ describe('values from the file', () => {
     assert.deepEqual(config['vhost-options'], { 'example.com': { 'anonymous-login': false, 'in-band-registration': true } });
     assert.deepEqual(config.storage, { type: 'sqlite', path: join(dir, 'db/accounts.sqlite') });
     assert.deepEqual(config.tls.certificates, { localhost: { cert: join(dir, 'certs/a.crt'), key: '/etc/a.key' } });
-    assert.deepEqual(config.log, { level: 'debug', file: join(dir, 'logs/switchboard.log') });
+    assert.deepEqual(config.log, { level: 'debug', file: join(dir, 'logs/switchboard.log'), 'max-size': 10 * 1024 * 1024, 'max-files': 10, 'pid-file': true, debug: [] });
     assert.deepEqual(config.roster, { 'max-items': 50 });
     assert.deepEqual(config.version, { 'show-os': true });
   });

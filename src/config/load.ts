@@ -8,7 +8,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { allModules } from '../modules/index.js';
 import type { ModuleDefinition } from '../core/module-definition.js';
-import { checkCoreReferences, coreSchema, type CoreConfig } from './schema.js';
+import { checkCoreReferences, checkDebugCategories, coreSchema, type CoreConfig } from './schema.js';
 import { describeSchema, formatPath, optionValues, optionsAt, type OptionSpec, type PathSegment } from './describe.js';
 
 /** The validated configuration: core options, and each module's options under its name. */
@@ -49,7 +49,10 @@ export function configSchema(modules: readonly ModuleDefinition[] = allModules):
     if (module.name in coreSchema.shape) throw new Error(`module "${module.name}" is named like a core option`);
     moduleOptions[module.name] = module.config.strict().prefault({}).describe(module.description);
   }
-  return coreSchema.extend(moduleOptions).superRefine((config, ctx) => checkCoreReferences(config as CoreConfig, ctx));
+  return coreSchema.extend(moduleOptions).superRefine((config, ctx) => {
+    checkCoreReferences(config as CoreConfig, ctx);
+    checkDebugCategories(config as CoreConfig, modules.map((m) => m.name), ctx);
+  });
 }
 
 export async function loadConfig({ file, env = process.env }: LoadConfigOptions = {}): Promise<LoadedConfig> {

@@ -8,6 +8,7 @@
 // Defaults that go through a transform are `prefault`s: they are parsed like user input (so
 // './data' becomes an absolute path too) and stay visible to z.toJSONSchema, which drops plain
 // defaults of transformed schemas.
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { normaliseDomain, parseJid } from '../jid.js';
@@ -38,6 +39,15 @@ const bareJid = z.string().transform((value, ctx) => {
   return z.NEVER;
 }).meta({ title: 'bare JID' });
 
+/** An IP address or a network in CIDR notation (10.0.0.0/8, fd00::/8). */
+const addressOrNetwork = z.string().refine((value) => {
+  const [address, prefix, extra] = value.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}, { message: 'expected an IP address or a network such as 10.0.0.0/8' }).meta({ title: 'address or network' });
+
 /** A file or directory path; made absolute against the working directory at load time. */
 const filePath = z.string().min(1).transform((value) => resolve(value)).meta({ title: 'path' });
 
@@ -59,6 +69,9 @@ const watchdogOverrides = {
   'watchdog-timeout': seconds.optional().describe('This listener\'s watchdog-timeout (default: the global one)'),
   'watchdog-ping-type': pingType.optional().describe('This listener\'s watchdog-ping-type (default: the global one)'),
 };
+
+/** Debug categories that name a core component's logger (`log.child({ component })`), besides modules and xmpp.io. */
+export const LOG_COMPONENTS: readonly string[] = ['router', 'http', 'vhosts'];
 
 export const vhostOptionsSchema = z.object({
   'anonymous-login': z.boolean().default(false).describe('Allow SASL ANONYMOUS on this virtual host'),
@@ -122,6 +135,10 @@ export const coreSchema = z.object({
       .describe('Main HTTP port: operator panel at /panel/, BOSH at /http-bind/, WebSocket at /xmpp-websocket and module APIs; 0 disables it'),
     'cors-origins': z.array(z.string().min(1)).prefault(['*'])
       .describe('Origins (e.g. https://panel.example.com) whose pages may use BOSH, WebSocket and the HTTP APIs; * allows any'),
+    'metrics-allow': z.array(addressOrNetwork).prefault(['127.0.0.0/8', '::1'])
+      .describe('Addresses or networks allowed to read GET /metrics (Prometheus); others get 403. [] closes it, 0.0.0.0/0 and ::/0 open it to all'),
+    'drain-time': z.number().min(0).default(0)
+      .describe('Seconds a graceful stop keeps serving while GET /health answers 503, so that load balancers send new clients elsewhere first; 0: stop at once'),
   }).strict().prefault({}).describe('HTTP listeners (every one serves every HTTP route)'),
   bosh: z.object({
     port: port.default(5280).describe('BOSH port (XEP-0124/XEP-0206, path /http-bind/); 0 disables it, BOSH stays on the main HTTP port'),
@@ -153,11 +170,27 @@ export const coreSchema = z.object({
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
     file: filePath.optional()
-      .describe('Log to this file (relative to the working directory) instead of standard output'),
+      .describe('Main log file (JSON lines, relative to the working directory), rotated by size; the console then shows the start-up environment, warnings and errors only. Without it everything goes to standard output'),
+    'max-size': z.number().int().min(1024).default(10 * 1024 * 1024).describe('Size in bytes at which the main log file is rotated (10 MB)'),
+    'max-files': z.number().int().min(2).default(10)
+      .describe('Main log files kept, the current one included: <file> (always the newest), <file>.1 (the most recent rotated) ... <file>.<max-files - 1>'),
+    dir: filePath.optional()
+      .describe('Directory for the pid file (switchboard.pid), the configuration dump written at start (config-dump.txt) and the statistics written at graceful shutdown (statistics.json); default: data-dir'),
+    'pid-file': z.boolean().default(true).describe('Write switchboard.pid (the process id) into log.dir at start and remove it at stop'),
+    debug: z.array(z.string().min(1)).prefault([])
+      .describe(`Debug categories logged at debug level whatever log.level is: xmpp.io (every byte sent and received, per connection), a module's name (pubsub, roster, ...) or a core component (${LOG_COMPONENTS.join(', ')})`),
   }).strict().prefault({}).describe('Logging'),
 }).strict();
 
 export type CoreConfig = z.infer<typeof coreSchema>;
+
+/** `log.debug` names only categories that exist: xmpp.io, a core component or a module. */
+export function checkDebugCategories(config: CoreConfig, moduleNames: readonly string[], ctx: z.RefinementCtx): void {
+  const known = new Set(['xmpp.io', ...LOG_COMPONENTS, ...moduleNames]);
+  config.log.debug.forEach((category, index) => {
+    if (!known.has(category)) ctx.addIssue({ code: 'custom', path: ['log', 'debug', index], message: `"${category}" is not a debug category (xmpp.io, ${[...LOG_COMPONENTS, ...moduleNames].join(', ')})` });
+  });
+}
 
 /**
  * Checks between options, which single-option schemas cannot express. Kept apart from coreSchema

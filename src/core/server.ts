@@ -21,6 +21,8 @@ import { listenC2S, type Listener } from '../transports/tcp.js';
 import { HttpService } from '../http/server.js';
 import { listenHttp } from '../http/listen.js';
 import { Metrics } from './metrics.js';
+import { CoreStatistics } from './statistics.js';
+import { categoryLogger, ioLogger, type IoLog } from './log.js';
 import { ClusterNode } from '../cluster/node.js';
 import { Watchdog, watchdogSettings } from './watchdog.js';
 
@@ -50,12 +52,19 @@ export class Server {
   cluster!: ClusterNode;
   /** Counters and gauges of every component (core/metrics.ts): `GET /metrics`, statistics. */
   readonly metrics = new Metrics();
+  /** The core's counters (stanzas, connections, authentications); modules register their own on `metrics`. */
+  readonly stats = new CoreStatistics(this.metrics, { sessions: () => this.sessions.size, inFlight: () => this.inFlight.size });
   /** The watchdog of each listener (seed 11.8); BOSH sessions end by their own inactivity rule (bosh.max-inactivity-time). */
   readonly watchdogs: Record<'c2s' | 'websocket', Watchdog>;
   private readonly preAuthFeatureFns: ((domain: string) => Element | undefined)[] = [];
   private readonly discoFeatures = new Set<string>(['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items']);
   private readonly discoIdentities: { category: string; type: string; name?: string }[] = [];
   private readonly admins: ReadonlySet<string>;
+  /** The `xmpp.io` debug category: transports log every byte through it; undefined when off. */
+  readonly ioLog: IoLog | undefined;
+  /** 'serving' once listening, 'stopping' from the start of a graceful stop (GET /health answers 503). */
+  state: 'starting' | 'serving' | 'stopping' | 'stopped' = 'starting';
+  readonly startedAt = new Date();
   private modules: LoadedModule[] = [];
   private listeners: Listener[] = [];
 
@@ -65,7 +74,8 @@ export class Server {
     /** Accounts whose data stays in memory (anonymous logins); `storage` is the overlay that does it. */
     readonly ephemeral: EphemeralAccounts) {
     this.admins = new Set(config.admins.map((a) => a.toLowerCase()));
-    this.router = new Router(vhosts, this.hooks, this.sessions, this.iq, log.child({ component: 'router' }));
+    this.ioLog = ioLogger(log, config.log);
+    this.router = new Router(vhosts, this.hooks, this.sessions, this.iq, categoryLogger(log, config.log, 'component', 'router'));
     vhosts.onChange((change) => this.vhostChanged(change));
     // Anonymous users cannot access the database (seed 001 section 11.13): their data lives in
     // memory from binding until their session has ended (after every other module's handling).
@@ -77,7 +87,7 @@ export class Server {
       c2s: new Watchdog('c2s', watchdogSettings(config, 'c2s'), watchdogLog),
       websocket: new Watchdog('websocket', watchdogSettings(config, 'websocket'), watchdogLog),
     };
-    this.http = new HttpService(log.child({ component: 'http' }), config.http['cors-origins']);
+    this.http = new HttpService(categoryLogger(log, config.log, 'component', 'http'), config.http['cors-origins']);
   }
 
   static async create(config: Config, options: ServerOptions = {}): Promise<Server> {
@@ -86,7 +96,7 @@ export class Server {
     let cluster: ClusterNode | undefined;
     try {
       const certificates = await loadCertificates(config, log);
-      const vhosts = await VhostRegistry.open(config, storage, log.child({ component: 'vhosts' }));
+      const vhosts = await VhostRegistry.open(config, storage, categoryLogger(log, config.log, 'component', 'vhosts'));
       // A runtime host whose certificate cannot be loaded or made still starts, with the default certificate.
       for (const vhost of vhosts.list()) {
         if (!vhost.configured) await certificates.ensure(vhost.domain).catch((e: unknown) => log.error({ err: e, host: vhost.domain }, 'no certificate for a runtime virtual host; it uses the default one'));
@@ -108,6 +118,11 @@ export class Server {
     const p = work.then(() => undefined, (e) => { this.log.error({ err: e }, 'background work failed'); });
     this.inFlight.add(p);
     void p.then(() => this.inFlight.delete(p));
+  }
+
+  /** Names of the loaded modules, in load order. */
+  get moduleNames(): string[] {
+    return this.modules.map((m) => m.definition.name);
   }
 
   get defaultHost(): string {
@@ -156,9 +171,13 @@ export class Server {
       this.log.info({ listener: a.name, host: a.host, port: a.port }, 'listening');
     }
     for (const watchdog of Object.values(this.watchdogs)) watchdog.start();
+    this.state = 'serving';
   }
 
   async stop(): Promise<void> {
+    this.state = 'stopping';
+    const drain = this.config.http['drain-time'];
+    if (drain > 0) await new Promise((resolve) => setTimeout(resolve, drain * 1000));
     for (const watchdog of Object.values(this.watchdogs)) watchdog.stop();
     for (const l of this.listeners) l.stopAccepting();
     await Promise.all([...this.inFlight]);
@@ -171,6 +190,7 @@ export class Server {
     await unloadModules(this.modules);
     this.modules = [];
     await this.storage.close();
+    this.state = 'stopped';
   }
 
   private contextFor(def: ModuleDefinition): ModuleContext<any> {
@@ -178,7 +198,7 @@ export class Server {
     return {
       config: def.config ? this.config[def.name] : {},
       core: this.config,
-      log: this.log.child({ module: def.name }),
+      log: categoryLogger(this.log, this.config.log, 'module', def.name),
       storage: this.storage,
       hooks: this.hooks,
       router: this.router,

@@ -10,6 +10,7 @@ import type { ClientSession } from './session.js';
 import type { Server } from './server.js';
 import { mechanismFactories, type ChannelBinding, type SaslMechanism } from '../auth/sasl.js';
 import { verifyPasswordAsync } from '../auth/credentials.js';
+import { CoreStatistics, type CountedStream } from './statistics.js';
 import { ClientTrafficGuard } from './client-limits.js';
 import type { PingType, WatchedConnection } from './watchdog.js';
 
@@ -45,6 +46,10 @@ export interface StreamTransport {
   end(error?: StreamError): void;
   /** Sends something that carries no stanza (a space on TCP, a ping frame on WebSocket): the watchdog's whitespace ping. */
   keepalive?(): void;
+  /** 'tcp', 'websocket' or 'bosh', for the statistics ('other' when absent). */
+  readonly kind?: string;
+  /** Output accepted but not yet written to the network, for the statistics (bytes; elements for BOSH). */
+  pendingOutput?(): number;
 }
 
 type State = 'header' | 'negotiating' | 'bound' | 'closed';
@@ -55,7 +60,7 @@ export function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
-export class ClientStream implements ClientSession, WatchedConnection {
+export class ClientStream implements ClientSession, CountedStream, WatchedConnection {
   readonly id = randomUUID();
   jid!: JID;
   readonly directedPresence = new Set<string>();
@@ -106,6 +111,19 @@ export class ClientStream implements ClientSession, WatchedConnection {
       server.config.c2s['negotiation-timeout'] * 1000);
     this.negotiationTimer.unref();
     this.traffic = new ClientTrafficGuard(server.config.c2s, this, server.log);
+    server.stats.streamOpened(this);
+  }
+
+  get transportKind(): string {
+    return this.transport.kind ?? 'other';
+  }
+
+  get pendingInput(): number {
+    return this.inbox.length;
+  }
+
+  get pendingOutput(): number {
+    return this.transport.pendingOutput?.() ?? 0;
   }
 
   get remoteAddress(): string {
@@ -182,6 +200,7 @@ export class ClientStream implements ClientSession, WatchedConnection {
 
   send(stanza: Element): void {
     if (this.state === 'closed') return;
+    CoreStatistics.count(this.server.stats.stanzasOut, stanza.name);
     this.lastSent = Date.now();
     this.transport.sendElement(stanza);
   }
@@ -199,6 +218,7 @@ export class ClientStream implements ClientSession, WatchedConnection {
     const wasBound = this.state === 'bound';
     this.state = 'closed';
     clearTimeout(this.negotiationTimer);
+    this.server.stats.streamClosed(this);
     for (const fn of this.closeListeners.splice(0)) fn();
     if (this.countedUnauthenticated) this.server.admission.release(this.remoteAddress);
     this.countedUnauthenticated = false;
@@ -395,10 +415,16 @@ export class ClientStream implements ClientSession, WatchedConnection {
       return;
     }
     this.sasl = undefined;
-    if (step.kind === 'failure') return this.saslFailure(step.condition, step.text);
+    if (step.kind === 'failure') {
+      if (step.condition === 'not-authorized') this.server.stats.authFailed(sasl.name);
+      return this.saslFailure(step.condition, step.text);
+    }
     const username = step.username ?? randomBytes(8).toString('hex');
     const refusal = await this.loginRefusal(username, step.username === undefined);
-    if (refusal !== undefined) return this.saslFailure('account-disabled', refusal);
+    if (refusal !== undefined) {
+      this.server.stats.authFailed(sasl.name);
+      return this.saslFailure('account-disabled', refusal);
+    }
     this.anonymous = step.username === undefined;
     this.authSucceeded(username);
     this.transport.sendElement(xml('success', { xmlns: NS_SASL }, step.additionalData?.toString('base64')));
@@ -408,6 +434,7 @@ export class ClientStream implements ClientSession, WatchedConnection {
   }
 
   private authSucceeded(username: string): void {
+    this.server.stats.loggedIn();
     this.authenticated = true;
     this.username = username;
     if (this.countedUnauthenticated) this.server.admission.release(this.remoteAddress);
@@ -499,11 +526,15 @@ export class ClientStream implements ClientSession, WatchedConnection {
     }
     const credentials = await this.server.storage.users.get(this.domain, jid.local);
     if (!credentials || !(await verifyPasswordAsync(credentials, password))) {
+      this.server.stats.authFailed('jabber:iq:auth');
       if (++this.authFailures >= MAX_AUTH_FAILURES) return this.close(new StreamError('policy-violation', 'too many failed authentication attempts'));
       return reply(new StanzaError('not-authorized'));
     }
     const refusal = await this.loginRefusal(jid.local, false);
-    if (refusal !== undefined) return reply(new StanzaError('not-authorized', refusal));
+    if (refusal !== undefined) {
+      this.server.stats.authFailed('jabber:iq:auth');
+      return reply(new StanzaError('not-authorized', refusal));
+    }
     this.authSucceeded(jid.local);
     this.completeBinding(jid);
     this.sendNegotiation(iq);
@@ -518,6 +549,7 @@ export class ClientStream implements ClientSession, WatchedConnection {
     }
     const name = el.name;
     if (name !== 'message' && name !== 'presence' && name !== 'iq') throw new StreamError('unsupported-stanza-type', `${name} is not a stanza`);
+    this.server.stats.stanzasIn[name]++;
     if (ns !== undefined) delete el.attrs.xmlns;
     // RFC 6120 8.1.2.1: the server stamps `from`; a client may only name itself.
     const from = el.attrs.from;

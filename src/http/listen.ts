@@ -6,6 +6,7 @@ import type { Listener } from '../transports/tcp.js';
 import { registerBosh } from '../transports/bosh.js';
 import { WEBSOCKET_PATH, webSocketEndpoint } from '../transports/websocket.js';
 import { registerPanel } from '../panel/route.js';
+import { registerObservability } from './observability.js';
 
 export async function listenHttp(server: Server): Promise<Listener[]> {
   const http = server.http;
@@ -14,6 +15,7 @@ export async function listenHttp(server: Server): Promise<Listener[]> {
   const { port: wsPort, 'tls-port': wssPort } = server.config.websocket;
   registerBosh(server, http);
   registerPanel(server, http);
+  registerObservability(server, http);
   const ws = webSocketEndpoint(server);
   http.upgrade(WEBSOCKET_PATH, ws.upgrade);
   http.onClose(ws.close);

@@ -82,10 +82,16 @@ export class OfflineMessages {
   private readonly queue = new PerAccountQueue();
   /** Per account, the flushes queued or running and the messages held behind them. */
   private readonly pendingFlushes = new Map<string, number>();
+  private readonly counted;
 
   constructor(private readonly ctx: ModuleContext, private readonly options: OfflineOptions, private readonly beforeDelivery: BeforeDelivery) {
     this.matchers = options.paths.map(parseMatcher);
     this.userSettings = ctx.storage.keyValue('offline-msgs');
+    this.counted = {
+      stored: ctx.metrics.counter({ name: 'offline_messages_stored_total', help: 'Messages stored for offline recipients' }),
+      overQuota: ctx.metrics.counter({ name: 'offline_messages_over_quota_total', help: 'Messages for offline recipients not stored because of the store limit' }),
+      delivered: ctx.metrics.counter({ name: 'offline_messages_delivered_total', help: 'Stored messages delivered when their recipient came online' }),
+    };
   }
 
   /**
@@ -173,12 +179,14 @@ export class OfflineMessages {
       return true;
     }
     if (id === undefined) {
+      this.counted.overQuota.inc();
       if (this.options.quotaExceeded === 'error') {
         this.ctx.router.bounce(stanza, new StanzaError('service-unavailable',
           `offline message quota exceeded: ${recipient} keeps at most ${limit} messages from ${from.bare} while offline`), origin);
       }
       return true;
     }
+    this.counted.stored.inc();
     // Online by now (it came online while this was stored, after its flush had read the queue,
     // or the message was held behind that flush): written out now, not at the next login.
     const online = this.flushTarget(recipient);
@@ -211,6 +219,7 @@ export class OfflineMessages {
           } else if (!(await this.beforeDelivery(stanza, session))) {
             stanza.children.push(xml('delay', { xmlns: NS_DELAY, from: session.jid.domain, stamp: message.stamp.toISOString() }, 'Offline Storage'));
             session.send(stanza);
+            this.counted.delivered.inc();
           }
           await this.ctx.storage.offline.delete(account, message.id);
         }

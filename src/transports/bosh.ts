@@ -109,6 +109,7 @@ function conditionFor(error: StreamError): Condition {
 
 class BoshSession implements StreamTransport {
   readonly canStartTls = false;
+  readonly kind = 'bosh';
   stream!: ClientStream;
   private lastRid: number;
   private readonly pending = new Map<number, Pending>();
@@ -143,6 +144,11 @@ class BoshSession implements StreamTransport {
 
   get requests(): number {
     return this.hold + 1;
+  }
+
+  /** Elements waiting for a request to carry them. */
+  pendingOutput(): number {
+    return this.queue.length;
   }
 
   get ended(): boolean {
@@ -368,6 +374,8 @@ class BoshSession implements StreamTransport {
       for (const rid of this.abandoned) if (rid <= h.rid - this.requests) this.abandoned.delete(rid);
       this.lastResponseEmpty = !body.includes('><');
     }
+    const io = this.manager.server.ioLog;
+    if (io) io(this.stream.id, 'out', body);
     send(h.res, body);
   }
 
@@ -555,6 +563,8 @@ export class BoshManager {
       const { attrs, payload } = parsed;
       const rid = intAttr(attrs.rid);
       const sid = attrs.sid;
+      const io = this.server.ioLog;
+      if (io) io(sid === undefined ? 'new BOSH session' : this.sessions.get(sid)?.stream.id ?? `BOSH ${sid}`, 'in', body);
       if (sid === undefined) {
         if (rid === undefined) return bindingError(res, 'bad-request', attrs.ver === undefined);
         return this.create(attrs, rid, req, res, secure);

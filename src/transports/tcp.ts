@@ -10,6 +10,7 @@ import { openTag, type Element } from '../xml/element.js';
 import type { Server } from '../core/server.js';
 import type { ChannelBinding } from '../auth/sasl.js';
 import type { CertificateStore } from './certificates.js';
+import type { IoLog } from '../core/log.js';
 
 export interface Listener {
   address(): { name: string; host: string; port: number };
@@ -19,13 +20,18 @@ export interface Listener {
 
 /** RFC 6120 framing: one long XML document per direction, restarted after STARTTLS and SASL. */
 class TcpTransport implements StreamTransport {
+  readonly kind = 'tcp';
   private stream!: ClientStream;
   private parser!: StreamParser;
   private socket: Socket;
   private corked = false;
 
-  constructor(socket: Socket, private readonly certificates: CertificateStore, readonly remoteAddress: string) {
+  constructor(socket: Socket, private readonly certificates: CertificateStore, readonly remoteAddress: string, private readonly io: IoLog | undefined) {
     this.socket = socket;
+  }
+
+  pendingOutput(): number {
+    return this.socket.writableLength;
   }
 
   get secure(): boolean {
@@ -43,7 +49,10 @@ class TcpTransport implements StreamTransport {
   }
 
   private listen(socket: Socket): void {
-    socket.on('data', (chunk: Buffer) => { this.stream.received(chunk.length); this.parser.write(chunk); });
+    const io = this.io;
+    socket.on('data', io
+      ? (chunk: Buffer) => { io(this.stream.id, 'in', chunk); this.stream.received(chunk.length); this.parser.write(chunk); }
+      : (chunk: Buffer) => { this.stream.received(chunk.length); this.parser.write(chunk); });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.stream.transportClosed());
   }
@@ -82,6 +91,7 @@ class TcpTransport implements StreamTransport {
   private write(data: string): void {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return;
+    if (this.io) this.io(this.stream.id, 'out', data);
     if (!this.corked) {
       this.corked = true;
       socket.cork();
@@ -134,7 +144,7 @@ function accept(server: Server, socket: Socket): void {
     setTimeout(() => socket.destroy(), 2000).unref();
     return;
   }
-  const transport = new TcpTransport(socket, server.certificates, address);
+  const transport = new TcpTransport(socket, server.certificates, address, server.ioLog);
   const stream = new ClientStream(server, transport);
   server.watchdogs.c2s.watch(stream);
   transport.attach(stream);

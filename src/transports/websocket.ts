@@ -13,6 +13,7 @@ import { Element } from '../xml/element.js';
 import type { Server } from '../core/server.js';
 import type { ChannelBinding } from '../auth/sasl.js';
 import type { UpgradeHandler } from '../http/server.js';
+import type { IoLog } from '../core/log.js';
 
 export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 /** Path of the WebSocket endpoint on the shared HTTP listeners (any path on the dedicated ports). */
@@ -25,6 +26,7 @@ export const WEBSOCKET_PATH = '/xmpp-websocket';
 const SYNTHETIC_ROOT = `<switchboard-ws-root xmlns='${NS_CLIENT}'>`;
 
 class WebSocketTransport implements StreamTransport {
+  readonly kind = 'websocket';
   private stream!: ClientStream;
   private parser!: StreamParser;
   /** After connecting and after a restart, the next element must be `<open/>`. */
@@ -33,7 +35,11 @@ class WebSocketTransport implements StreamTransport {
   private ended = false;
   private corked = false;
 
-  constructor(private readonly ws: WebSocket, readonly remoteAddress: string, readonly secure: boolean) {}
+  constructor(private readonly ws: WebSocket, readonly remoteAddress: string, readonly secure: boolean, private readonly io: IoLog | undefined) {}
+
+  pendingOutput(): number {
+    return this.ws.bufferedAmount;
+  }
 
   readonly canStartTls = false; // RFC 7395 3.8: TLS is the WebSocket layer's (wss:)
 
@@ -58,6 +64,7 @@ class WebSocketTransport implements StreamTransport {
     if (isBinary) return this.stream.parseError('not-well-formed', 'XMPP over WebSocket uses text messages');
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     this.stream.received(buf.length);
+    if (this.io) this.io(this.stream.id, 'in', buf);
     this.elementsInMessage = 0;
     this.parser.write(buf);
     if (this.parser.failed || this.ended) return;
@@ -122,6 +129,7 @@ class WebSocketTransport implements StreamTransport {
   // Frames written in one tick (a broadcast, a burst of replies) leave in one TCP segment, as over TCP.
   private send(text: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.io) this.io(this.stream.id, 'out', text);
     const socket = (this.ws as unknown as { _socket?: Socket })._socket;
     if (socket && !this.corked) {
       this.corked = true;
@@ -182,7 +190,7 @@ export function webSocketEndpoint(server: Server): { upgrade: UpgradeHandler; cl
         setTimeout(() => ws.terminate(), 2000).unref();
         return;
       }
-      const transport = new WebSocketTransport(ws, address, secure);
+      const transport = new WebSocketTransport(ws, address, secure, server.ioLog);
       const stream = new ClientStream(server, transport);
       server.watchdogs.websocket.watch(stream);
       transport.attach(stream);
