@@ -45,7 +45,7 @@ test('every transition of the seed model, and the nearest valid state for the ot
   }
 });
 
-test('the seed diagram has exactly eleven edges (with the two self-loops of its text)', () => {
+test('the seed model has exactly eleven edges (the still-onthephone self-loop from its text)', () => {
   const edges = EXPECTED.filter(([, , , valid]) => valid).map(([f, r]) => `${f}>${r}`);
   assert.deepEqual(edges.sort(), [
     'offline>online',
