@@ -51,7 +51,7 @@ describe('ad-hoc commands and XEP-0133 service administration', () => {
     const plain = await login('plain');
     const adminItems = await admin.items('localhost');
     assert.deepEqual(adminItems.filter((i) => i.jid.endsWith('@localhost')).map((i) => [i.jid, i.name]),
-      [['sess-man@localhost', 'Session Manager'], ['vhost-man@localhost', 'VHost Manager']]);
+      [['sess-man@localhost', 'Session Manager'], ['vhost-man@localhost', 'VHost Manager'], ['cl-comp@localhost', 'Cluster Connection Manager']]);
     const plainItems = await plain.items('localhost');
     assert.ok(!plainItems.some((i) => i.jid === 'sess-man@localhost'), 'no session manager for a plain user');
 
