@@ -58,6 +58,11 @@ export interface ServerEvents {
    * they keep in memory must be read again from storage, where the other node left it.
    */
   'services/reload': Record<string, never>;
+  /**
+   * disco#info of a virtual host (no node) is being answered: handlers append XEP-0128 extension
+   * forms (one per FORM_TYPE: a handler adds its fields to a form of the same type already there).
+   */
+  'disco/host-info': { from: JID; to: JID; forms: Element[] };
   /** disco#info of an account's bare JID (no node) is being answered: handlers append identities and features (PEP). */
   'disco/account-info': { from: JID; to: JID; identities: Element[]; features: string[] };
   /** disco#items of an account's bare JID (no node) is being answered: handlers append items (PEP nodes). */

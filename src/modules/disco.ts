@@ -14,11 +14,14 @@ export default defineModule({
   setup(ctx) {
     ctx.identity('server', 'im', 'Switchboard');
     ctx.iq('host', NS_DISCO_INFO, {
-      get({ payload }) {
+      async get({ payload, from, to }) {
         if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+        // Extended information (XEP-0128) other modules give, e.g. where server information is published.
+        const extra = { from, to, forms: [] as Element[] };
+        await ctx.hooks.fire('disco/host-info', extra);
         return xml('query', { xmlns: NS_DISCO_INFO },
           ctx.identities().map((i) => xml('identity', { category: i.category, type: i.type, name: i.name })),
-          ctx.features().map((f) => xml('feature', { var: f })));
+          ctx.features().map((f) => xml('feature', { var: f })), extra.forms);
       },
     });
     ctx.iq('host', NS_DISCO_ITEMS, {

@@ -13,6 +13,7 @@ import { DeviceStateView, serveDeviceStates } from './device-states.js';
 import { EntityCaps } from './caps.js';
 import { PEP_FEATURES, PepServices, hookPep } from './pep.js';
 import { PubSubProtocol, serviceFeatures } from './protocol.js';
+import { NS_SERVERINFO, addServerInfoField, publishServerInfo, withdrawServerInfo } from './serverinfo.js';
 import { NS_PUBSUB, PubSubService } from './service.js';
 import { Subscriptions } from './subscriptions.js';
 import { DeviceStateAnnouncer, publishReportedStates } from './relayed-states.js';
@@ -52,6 +53,8 @@ const configSchema = z.object({
   'auto-create': z.boolean().default(false).describe('Publishing to a missing node creates it (XEP-0060 auto-create), for everyone'),
   'anonymous-create': z.boolean().default(false)
     .describe('Anonymous users may create nodes on the PubSub service (they would outlive the account); otherwise forbidden. Their own PEP nodes stay in memory either way'),
+  serverinfo: z.boolean().default(false)
+    .describe("Publish server information (XEP-0485): announce urn:xmpp:serverinfo:0 and keep the domains served and the software in node 'serverinfo' of each host's PubSub service (opt-in; off withdraws the node)"),
   pep: z.boolean().default(true).describe("PEP (XEP-0163): each account's bare JID is a PubSub service of its own, with +notify filtering by entity caps"),
   'device-state-api': z.boolean().default(true)
     .describe('Keep the cluster-wide view of Asterisk device states and mailboxes, served to administrators as GET /api/device-states and /api/mailboxes on the HTTP port'),
@@ -67,7 +70,7 @@ type PubSubOptions = z.infer<typeof configSchema>;
 export default defineModule({
   name: 'pubsub',
   description: 'Publish-subscribe (XEP-0060) with collection nodes (XEP-0248), the device-state hub of Asterisk clusters',
-  specs: ['XEP-0060', 'XEP-0248', 'XEP-0163', 'XEP-0115'],
+  specs: ['XEP-0060', 'XEP-0248', 'XEP-0163', 'XEP-0115', 'XEP-0485'],
   config: configSchema,
   async setup(ctx) {
     const view = ctx.config['device-state-api'] ? new DeviceStateView() : undefined;
@@ -81,6 +84,13 @@ export default defineModule({
       running.delete(host);
     };
     for (const host of ctx.vhosts.served()) await start(host);
+    /** XEP-0485: every service publishes the domains served (or withdraws the node when the option is off). */
+    const refreshServerInfo = async () => {
+      for (const { service } of [...running.values()]) {
+        await (ctx.config.serverinfo ? publishServerInfo(service, ctx.vhosts.served()) : withdrawServerInfo(service));
+      }
+    };
+    await refreshServerInfo();
     const addresses = new Set([...running.values()].map((r) => r.service.jid));
     for (const address of Object.keys(ctx.config.services)) {
       if (!addresses.has(address.toLowerCase())) ctx.log.warn({ address }, 'pubsub.services names no PubSub service of a served virtual host');
@@ -89,13 +99,22 @@ export default defineModule({
     const unwatch = ctx.vhosts.onChange(async ({ kind, vhost }) => {
       if (kind !== 'removed' && vhost.enabled) await start(vhost.domain);
       else stop(vhost.domain);
+      await refreshServerInfo();
     });
+    if (ctx.config.serverinfo) {
+      ctx.feature(NS_SERVERINFO);
+      ctx.hooks.on('disco/host-info', ({ to, forms }) => {
+        const served = running.get(to.domain);
+        if (served) addServerInfoField(forms, served.service.jid);
+      });
+    }
     // Another cluster node served PubSub until now: its state is in storage, not in our memory.
     ctx.hooks.on('services/reload', async () => {
       for (const host of [...running.keys()]) {
         stop(host);
         await start(host);
       }
+      await refreshServerInfo();
     });
     if (view) serveDeviceStates(ctx, view);
     hookPresence(ctx, () => [...running.values()]);

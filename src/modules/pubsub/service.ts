@@ -212,9 +212,20 @@ export class PubSubService {
     }
     if (this.asterisk.carriesAsteriskEvents(node.name, this.tree.ancestors(node).map((a) => a.node.name))) this.asterisk.validateItem(id, payload);
 
-    const item: Item = { id, publisher: requester.bare, payload, publishedAt: new Date() };
+    await this.deliver(node, { id, publisher: requester.bare, payload, publishedAt: new Date() }, persist);
+    return itemElementIn ? id : undefined;
+  }
+
+  /** An item the server itself publishes (XEP-0485 server information): no requester, so no access checks. */
+  async publishAsServer(node: PubSubNode, id: string, payload: Element): Promise<void> {
+    await this.deliver(node, { id, publisher: this.jid, payload: [payload], publishedAt: new Date() }, node.config.persistItems);
+  }
+
+  /** Stores (unless `persist` is off) and notifies a published item. */
+  private async deliver(node: PubSubNode, item: Item, persist: boolean): Promise<void> {
+    const { id } = item;
     if (persist && node.config.maxItems > 0) {
-      const record = { id, publisher: item.publisher, payload: payload.map(String).join(''), publishedAt: item.publishedAt };
+      const record = { id, publisher: item.publisher, payload: item.payload.map(String).join(''), publishedAt: item.publishedAt };
       await this.store.publishItem(this.jid, node.name, record, node.config.maxItems);
     } else if (node.config.persistItems && (await this.store.retractItem(this.jid, node.name, id))) {
       // A stored item with this id is older than the one just published without being stored.
@@ -224,7 +235,6 @@ export class PubSubService {
     this.ctx.metrics.counter({ name: 'pubsub_publishes_total', help: 'Items published (PubSub services and PEP)', labelNames: ['service'] }).inc({ service: this.pep ? 'pep' : 'pubsub' });
     await this.notifier.items(node, [itemElement(item, node.config.deliverPayloads)]);
     this.observer?.published(this, node, item);
-    return itemElementIn ? id : undefined;
   }
 
   /** Section 7.2: one or more items, all or none (each must exist and be the requester's to retract), in one notification. */
