@@ -12,6 +12,7 @@ import pg from 'pg';
 import type { Element as XmppElement } from '@xmpp/xml';
 import { startLoggedServer, startWatcher, writeMapping, sqliteTable, postgresTable, TABLE_SQLITE, TABLE_POSTGRES, type LoggedServer, type ProxyTable } from './support/sip-presence.js';
 import type { LiveClient } from './support/xmpp-client.js';
+import { buildConfig } from './support/server.js';
 
 const TOKEN = 'sip-presence-test-token-0123456789';
 const ALICE_PHONE = 'alice@localhost/phone/100@pbx.example.com';
@@ -289,5 +290,56 @@ describe('SIP presence bridge, PostgreSQL table', { skip: PG_URL ? false : 'SWIT
     await table.exec(TABLE_POSTGRES);
     await table.insert('sip:100@pbx.example.com', 'online');
     await expectPresence(bob, ALICE_PHONE, 'available');
+  });
+});
+
+describe('SIP presence bridge, configuration and address restriction', () => {
+  it('is off unless configured: no endpoint', async () => {
+    const t = await startLoggedServer({});
+    try {
+      const r = await fetch(`http://127.0.0.1:${t.httpPort}/sip-presence/events`, { method: 'POST', body: '{}' });
+      assert.equal(r.status, 404);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('rejects incomplete options at start, with the option named', () => {
+    const rejects = (options: Record<string, unknown>, message: RegExp) =>
+      assert.throws(() => buildConfig({ 'sip-presence': { enabled: true, ...options } }), message);
+    rejects({ table: { enabled: true, path: '/tmp/x.db' } }, /mapping file is required/);
+    rejects({ mapping: '/tmp/p.csv' }, /enable at least one input/);
+    rejects({ mapping: '/tmp/p.csv', table: { enabled: true } }, /SQLite file is required/);
+    rejects({ mapping: '/tmp/p.csv', table: { enabled: true, driver: 'postgres' } }, /connection URL is required/);
+    rejects({ mapping: '/tmp/p.csv', table: { enabled: true, path: '/tmp/x.db', name: 'x; DROP TABLE y' } }, /table name/);
+    rejects({ mapping: '/tmp/p.csv', http: { enabled: true } }, /needs a token or an allow list/);
+    rejects({ mapping: '/tmp/p.csv', http: { enabled: true, token: 'short' } }, /16/);
+    rejects({ mapping: '/tmp/p.csv', http: { enabled: true, token: TOKEN }, output: 'external' }, /BOSH URL is required/);
+  });
+
+  it('refuses to start without a readable mapping file', async () => {
+    await assert.rejects(startLoggedServer({ 'sip-presence': { enabled: true, mapping: '/nonexistent/phones.csv', http: { enabled: true, token: TOKEN } } }),
+      /sip-presence: cannot read the mapping file: ENOENT/);
+  });
+
+  it('accepts reports only from the allowed addresses', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-sip-'));
+    const mapping = writeMapping(dir, ['sip:100@pbx.example.com,alice,,123456']);
+    const report = { uri: 'sip:100@pbx.example.com', state: 'online' };
+    const closed = await startLoggedServer({ 'sip-presence': { enabled: true, mapping, http: { enabled: true, allow: ['10.1.2.3'] } } });
+    try {
+      const r = await postEvents(closed.httpPort, report, {});
+      assert.equal(r.status, 403);
+      assert.match(String(r.json.error), /address 127\.0\.0\.1 may not report/);
+    } finally {
+      await closed.stop();
+    }
+    const open = await startLoggedServer({ 'sip-presence': { enabled: true, mapping, http: { enabled: true, allow: ['127.0.0.1', '::1'] } } });
+    try {
+      const r = await postEvents(open.httpPort, report, {});
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+    } finally {
+      await open.stop();
+    }
   });
 });
