@@ -16,7 +16,9 @@ export interface SimulatorOptions {
 }
 
 interface Session {
-  socket: Socket;
+  /** Sends one message to the peer (TCP: as text; ZeroMQ: into the reply being built). */
+  send(fields: Record<string, string>): void;
+  socket?: Socket;
   buffer: string;
   loggedIn: boolean;
   /** Event classes asked for at login ('on' or a list); DeviceStateChange is class call. */
@@ -37,9 +39,13 @@ export class AmiSimulator {
   readonly presence = new Map<string, { status: string; subtype: string; message: string }>();
   readonly setVars: SetVarRecord[] = [];
   loginAttempts = 0;
+  /** When this Asterisk (re)started, as CoreStatus tells. */
+  startedAt = new Date();
   failedLogins = 0;
   actions: string[] = [];
   private server: Server | undefined;
+  private zmq: { reply: import('zeromq').Reply; publisher: import('zeromq').Publisher; frozen: boolean; sending: Promise<unknown> } | undefined;
+  zmqPorts: { cmd: number; evt: number } | undefined;
   private readonly sessions = new Set<Session>();
   private waiters: (() => void)[] = [];
 
@@ -61,6 +67,7 @@ export class AmiSimulator {
       server.listen(port, '127.0.0.1', () => resolve());
     });
     this.server = server;
+    this.startedAt = new Date();
     const address = server.address();
     this.port = typeof address === 'object' && address ? address.port : port;
     return this.port;
@@ -68,7 +75,7 @@ export class AmiSimulator {
 
   /** Stops listening and drops every connection, as a stopping Asterisk does. */
   async stop(): Promise<void> {
-    for (const s of this.sessions) s.socket.destroy();
+    for (const s of this.sessions) s.socket?.destroy();
     this.sessions.clear();
     const server = this.server;
     this.server = undefined;
@@ -98,14 +105,59 @@ export class AmiSimulator {
 
   /** Sends raw text to every logged-in connection (garbage, partial messages). */
   sendRaw(text: string): void {
-    for (const s of this.sessions) if (s.loggedIn && !s.frozen) s.socket.write(text);
+    for (const s of this.sessions) if (s.loggedIn && !s.frozen) s.socket?.write(text);
+  }
+
+  /**
+   * res_zmq_manager's face of this Asterisk: actions as JSON on a REP socket, answered by a JSON
+   * array (the response, then a list's events); every event published as JSON on a PUB socket.
+   * There is no login. Binds the same ports again after stopZmq().
+   */
+  async startZmq(): Promise<{ cmd: number; evt: number }> {
+    const zmq = await import('zeromq');
+    this.startedAt = new Date();
+    const reply = new zmq.Reply({ linger: 0 });
+    const publisher = new zmq.Publisher({ linger: 0 });
+    await reply.bind(`tcp://127.0.0.1:${this.zmqPorts?.cmd ?? '*'}`);
+    await publisher.bind(`tcp://127.0.0.1:${this.zmqPorts?.evt ?? '*'}`);
+    const port = (endpoint: string | null) => Number(endpoint?.split(':').pop());
+    this.zmqPorts = { cmd: port(reply.lastEndpoint), evt: port(publisher.lastEndpoint) };
+    const state = { reply, publisher, frozen: false, sending: Promise.resolve() as Promise<unknown> };
+    this.zmq = state;
+    void (async () => {
+      try {
+        for await (const [request] of reply) {
+          const collected: Record<string, string>[] = [];
+          const session: Session = { send: (f) => collected.push(f), buffer: '', loggedIn: true, events: new Set(['on']), frozen: false };
+          const body = JSON.parse(request!.toString('utf8')) as Record<string, string>;
+          this.action(session, new Map(Object.entries(body).map(([k, v]) => [k.toLowerCase(), String(v)])));
+          // Hung: the request stays unanswered, and a REP socket then takes no other.
+          if (state.frozen) return;
+          await reply.send(JSON.stringify(collected));
+        }
+      } catch {
+        // closed by stopZmq
+      }
+    })();
+    return this.zmqPorts;
+  }
+
+  async stopZmq(): Promise<void> {
+    this.zmq?.reply.close();
+    this.zmq?.publisher.close();
+    this.zmq = undefined;
+  }
+
+  /** The REP socket takes requests but answers none: a hung res_zmq_manager. */
+  freezeZmq(): void {
+    if (this.zmq) this.zmq.frozen = true;
   }
 
   /** Cuts every connection halfway through an event. */
   cutMidMessage(): void {
     for (const s of this.sessions) {
-      s.socket.write('Event: DeviceStateChange\r\nDevice: SIP/cut\r\nSta');
-      s.socket.destroy();
+      s.socket?.write('Event: DeviceStateChange\r\nDevice: SIP/cut\r\nSta');
+      s.socket?.destroy();
     }
     this.sessions.clear();
   }
@@ -140,7 +192,14 @@ export class AmiSimulator {
   }
 
   private accept(socket: Socket): void {
-    const session: Session = { socket, buffer: '', loggedIn: false, events: new Set(['on']), frozen: false };
+    const session: Session = {
+      socket, buffer: '', loggedIn: false, events: new Set(['on']), frozen: false,
+      send: (fields) => {
+        let text = '';
+        for (const [k, v] of Object.entries(fields)) text += `${k}: ${v}\r\n`;
+        socket.write(text + '\r\n');
+      },
+    };
     this.sessions.add(session);
     socket.setEncoding('utf8');
     socket.on('error', () => undefined);
@@ -164,16 +223,17 @@ export class AmiSimulator {
   }
 
   private write(session: Session, fields: Record<string, string | undefined>): void {
-    if (session.frozen || session.socket.destroyed) return;
-    let text = '';
-    for (const [k, v] of Object.entries(fields)) if (v !== undefined) text += `${k}: ${v}\r\n`;
-    session.socket.write(text + '\r\n');
+    if (session.frozen || session.socket?.destroyed) return;
+    session.send(Object.fromEntries(Object.entries(fields).filter((e): e is [string, string] => e[1] !== undefined)));
   }
 
   private broadcast(eventClass: string, fields: Record<string, string>): void {
     for (const s of this.sessions) {
       if (s.loggedIn && (s.events.has('on') || s.events.has(eventClass))) this.write(s, { ...fields, Privilege: `${eventClass},all` });
     }
+    const zmq = this.zmq;
+    // A ZeroMQ socket takes one send at a time.
+    if (zmq) zmq.sending = zmq.sending.then(() => zmq.publisher.send(JSON.stringify({ ...fields, Privilege: `${eventClass},all` }))).catch(() => undefined);
   }
 
   private action(session: Session, fields: Map<string, string>): void {
@@ -187,7 +247,7 @@ export class AmiSimulator {
       if (fields.get('username') !== this.username || fields.get('secret') !== this.secret) {
         this.failedLogins++;
         error('Authentication failed');
-        session.socket.end();
+        session.socket?.end();
         this.notify();
         return;
       }
@@ -203,6 +263,10 @@ export class AmiSimulator {
     switch (action) {
       case 'ping':
         return reply({ Ping: 'Pong', Timestamp: (Date.now() / 1000).toFixed(6) });
+      case 'corestatus': {
+        const [date, time] = this.startedAt.toISOString().split('T') as [string, string];
+        return reply({ CoreStartupDate: date, CoreStartupTime: time.slice(0, 12), CoreReloadDate: date, CoreReloadTime: time.slice(0, 12), CoreCurrentCalls: '0' });
+      }
       case 'setvar':
         return this.setVar(fields, reply, error);
       case 'devicestatelist':

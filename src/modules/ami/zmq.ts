@@ -1,9 +1,11 @@
 // res_zmq_manager's transport (the seed's `cmd_port` / `evt_port`): AMI events as JSON objects
 // on a PUB socket, actions as JSON objects on a REP socket answered by a JSON array (the
-// response, then the events of a list). ZeroMQ has no login and no end-of-connection, so the
-// link counts as up once a Ping is answered, and a Ping unanswered within the request timeout
-// takes it down: both sockets are made anew after the backoff, as the seed does with its REQ
-// socket. Needs the optional `zeromq` package, loaded only when a server uses this transport.
+// response, then the events of a list). ZeroMQ has no login and hides reconnections, so the
+// link counts as up once CoreStatus is answered; an unanswered one (request timeout) takes it
+// down, both sockets made anew after the backoff as the seed does with its REQ socket; and a
+// changed CoreStartupTime means the Asterisk restarted behind a reconnection ZeroMQ made
+// silently (events published meanwhile are lost): the relay resynchronises. Needs the optional
+// `zeromq` package, loaded only when a server uses this transport.
 import type { Logger } from 'pino';
 import { AmiMessage } from './codec.js';
 import { Backoff } from './backoff.js';
@@ -41,6 +43,8 @@ export class ZmqConnection implements Transport {
   private generation = 0;
   private attempts = 0;
   private nextId = 1;
+  /** CoreStartupDate and CoreStartupTime as last seen: a change is a restart. */
+  private startup: string | undefined;
 
   constructor(private readonly server: AmiServerConfig, private readonly config: AmiConfig, private readonly log: Logger,
     private readonly handlers: TransportHandlers) {
@@ -136,7 +140,7 @@ export class ZmqConnection implements Transport {
     this.subscriber.subscribe('{');
     void this.readEvents(this.subscriber, generation);
     try {
-      await this.exchange('Ping', {}, true);
+      this.startup = startupOf(await this.exchange('CoreStatus', {}, true));
     } catch {
       return;
     }
@@ -146,7 +150,22 @@ export class ZmqConnection implements Transport {
     this.lastError = undefined;
     this.backoff.reset();
     this.log.info(`AMI ${this.server.name} reached over ZeroMQ`);
-    this.keepaliveTimer = setInterval(() => { this.exchange('Ping', {}).catch(() => undefined); }, this.config['keepalive-interval']);
+    this.keepaliveTimer = setInterval(() => void this.keepalive(), this.config['keepalive-interval']);
+    this.handlers.up();
+  }
+
+  private async keepalive(): Promise<void> {
+    let startup: string | undefined;
+    try {
+      startup = startupOf(await this.exchange('CoreStatus', {}));
+    } catch {
+      return; // the exchange failed the link
+    }
+    if (startup === undefined || this.startup === undefined || startup === this.startup || this.state !== 'up') return;
+    this.startup = startup;
+    this.log.warn(`AMI ${this.server.name} restarted (CoreStartupTime ${startup}): resynchronising`);
+    this.count('reconnect');
+    this.handlers.down('restarted');
     this.handlers.up();
   }
 
@@ -196,6 +215,15 @@ export class ZmqConnection implements Transport {
     this.request = undefined;
     this.subscriber = undefined;
   }
+}
+
+/** When the Asterisk started, from a CoreStatus reply; undefined if it does not say (no permission). */
+function startupOf(reply: AmiMessage[]): string | undefined {
+  const response = reply[0];
+  if (response?.response?.toLowerCase() !== 'success') return undefined;
+  const date = response.get('CoreStartupDate');
+  const time = response.get('CoreStartupTime');
+  return date && time ? `${date} ${time}` : undefined;
 }
 
 export const zmqTransport: TransportFactory = (server, config, log, handlers) => new ZmqConnection(server, config, log, handlers);
