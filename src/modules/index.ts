@@ -19,7 +19,8 @@ import forwarding from './forwarding.js';
 import scripts from './scripts.js';
 import statistics from './statistics.js';
 import ami from './ami/index.js';
+import adminWeb from './admin-web/index.js';
 import sipPresence from './sip-presence/index.js';
 
 export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity, pubsub,
-  adhoc, admin, vhostMan, anonymous, forwarding, scripts, statistics, ami, sipPresence] as ModuleDefinition[];
+  adhoc, admin, vhostMan, anonymous, forwarding, scripts, statistics, ami, adminWeb, sipPresence] as ModuleDefinition[];
