@@ -43,7 +43,7 @@ describe('SIP presence bridge, external output over BOSH', () => {
     table = sqliteTable(join(dir, 'proxy.db'));
     bridge = await startLoggedServer({
       'sip-presence': {
-        enabled: true, mapping, output: 'external', domain: 'localhost',
+        enabled: true, mapping, 'reload-interval': 1, output: 'external', domain: 'localhost',
         external: { url: `http://127.0.0.1:${target.httpPort}/http-bind/`, wait: 10, retry: 1 },
         table: { enabled: true, driver: 'sqlite', path: join(dir, 'proxy.db'), interval: 0.1 },
       },
@@ -115,8 +115,10 @@ describe('SIP presence bridge, external output over BOSH', () => {
     const jid = await perl.login('alice', 'secret', 'sip-101');
     await perl.send("<presence xmlns='jabber:client' id='7'/>");
     await bob.waitFor(fromPhone(jid), 'the perl-bosh session\'s presence');
+    const loads = () => bridge.logs.filter((l) => l.msg === 'SIP presence mapping loaded').length;
+    const before = loads();
     writeMapping(dir, ['sip:100@pbx.example.com,alice,secret,123456', `sip:101@pbx.example.com,alice,secret,${perl.rid},${perl.sid},7`]);
-    await bridge.waitForLog((l) => l.msg === 'SIP presence mapping loaded' && l.phones === 2, 'the new mapping', 15_000);
+    await bridge.waitForLog(() => loads() > before, 'the new mapping', 15_000);
     await table.insert('sip:101@pbx.example.com', 'onthephone');
     const busy = await bob.waitFor(fromPhone(jid), 'busy presence in the resumed session', 15_000);
     assert.equal(busy.getChildText('show'), 'dnd');
@@ -124,5 +126,21 @@ describe('SIP presence bridge, external output over BOSH', () => {
     await table.insert('sip:101@pbx.example.com', 'offline');
     const gone = await bob.waitFor(fromPhone(jid), 'unavailable presence', 15_000);
     assert.equal(gone.attrs.type, 'unavailable');
+  });
+
+  it('logs a refused login with the mapping line, and tries again only at the next report', async () => {
+    const loads = () => bridge.logs.filter((l) => l.msg === 'SIP presence mapping loaded').length;
+    const before = loads();
+    writeMapping(dir, ['sip:100@pbx.example.com,alice,secret,123456', 'sip:102@pbx.example.com,alice,wrong-password,123456']);
+    await bridge.waitForLog(() => loads() > before, 'the new mapping', 15_000);
+    await table.insert('sip:102@pbx.example.com', 'online');
+    const refused = await bridge.waitForLog((l) => /BOSH login refused/.test(l.msg), 'the refused login', 15_000);
+    assert.equal(refused.line, 2);
+    assert.equal(refused.uri, '102@pbx.example.com');
+    assert.match(String(refused.error), /authentication failed \(not-authorized\)/);
+    // The phone counts as offline again, so the next refresh is a new sign-on (and a new attempt).
+    await table.insert('sip:102@pbx.example.com', 'still-online');
+    await bridge.waitForLog((l) => l.msg === 'invalid transition offline -> still-online: applied as online' && l.uri === '102@pbx.example.com', 'the new attempt', 15_000);
+    await bridge.waitForLog((l) => /BOSH login refused/.test(l.msg) && bridge.logs.filter((m) => /BOSH login refused/.test(m.msg)).length === 2, 'the second refusal', 15_000);
   });
 });

@@ -51,6 +51,9 @@ export class BoshTerminated extends Error {
   }
 }
 
+/** The server refused the credentials: trying again with the same ones is pointless. */
+export class BoshAuthFailed extends BoshTerminated {}
+
 interface Response {
   attrs: Record<string, string>;
   children: Element[];
@@ -108,7 +111,10 @@ export class BoshClient {
     const token = Buffer.from(`\0${username}\0${password}`).toString('base64');
     await this.exchange([xml('auth', { xmlns: NS_SASL, mechanism: 'PLAIN' }, token)]);
     const outcome = await this.expect((e) => e.attrs.xmlns === NS_SASL && (e.name === 'success' || e.name === 'failure'), 'SASL outcome');
-    if (outcome.name === 'failure') throw new BoshTerminated(`authentication failed (${outcome.firstElement()?.name ?? 'no condition'})`);
+    if (outcome.name === 'failure') {
+      await this.terminate();
+      throw new BoshAuthFailed(`authentication failed (${outcome.firstElement()?.name ?? 'no condition'})`);
+    }
     await this.exchange([], { 'xmpp:restart': 'true', to: domain, 'xml:lang': 'en' });
     const features = await this.expect((e) => e.name === 'features', 'stream features after restart');
     await this.exchange([xml('iq', { xmlns: NS_CLIENT, type: 'set', id: 'bind' }, xml('bind', { xmlns: NS_BIND }, xml('resource', null, resource)))]);

@@ -12,7 +12,7 @@ import { normaliseResource } from '../../jid.js';
 import type { Availability, PhoneState } from './state-machine.js';
 import type { PhoneMapping } from './mapping.js';
 import type { PresenceOutput } from './bridge.js';
-import { BoshClient, type BoshAccount } from './bosh-client.js';
+import { BoshAuthFailed, BoshClient, type BoshAccount } from './bosh-client.js';
 
 export interface ExternalOptions {
   url: string;
@@ -56,7 +56,8 @@ export class ExternalOutput implements PresenceOutput {
   private restoredStates = new Map<string, PhoneState>();
   private stopped = false;
 
-  constructor(private readonly ctx: ModuleContext, private readonly options: ExternalOptions) {
+  /** `lost` tells the bridge a phone has no presence although it did not report offline. */
+  constructor(private readonly ctx: ModuleContext, private readonly options: ExternalOptions, private readonly lost: (uri: string) => void) {
     this.store = ctx.storage.keyValue('sip-presence');
   }
 
@@ -143,7 +144,7 @@ export class ExternalOutput implements PresenceOutput {
   }
 
   /** A session for the phone: the one open, a stored one resumed, or a new login. */
-  private async session(phone: Phone): Promise<BoshClient> {
+  private async session(phone: Phone): Promise<BoshClient | undefined> {
     if (phone.client?.active) return phone.client;
     const { mapping } = phone;
     const resumable = phone.stored?.sid ? phone.stored : mapping.sid ? { sid: mapping.sid, rid: mapping.rid } : undefined;
@@ -157,6 +158,14 @@ export class ExternalOutput implements PresenceOutput {
       await client.login();
     } catch (e) {
       client.detach();
+      // Wrong credentials stay wrong: the next report (or a corrected mapping file) tries again.
+      if (e instanceof BoshAuthFailed) {
+        this.ctx.log.error({ uri: mapping.uri, line: mapping.line, user: mapping.username, error: e.message }, 'BOSH login refused: check the username and password in the mapping file');
+        phone.availability = 'offline';
+        this.phones.delete(mapping.uri);
+        this.lost(mapping.uri);
+        return undefined;
+      }
       this.scheduleRetry(phone);
       throw e;
     }
@@ -168,6 +177,7 @@ export class ExternalOutput implements PresenceOutput {
     const availability = phone.availability;
     if (availability === 'offline' || this.stopped) return;
     const client = await this.session(phone);
+    if (!client) return;
     const presenceId = (phone.stored?.presenceId ?? (Number(phone.mapping.presenceId ?? 0) || 0)) + 1;
     const busy = availability === 'on-the-phone';
     const status = busy ? this.options.busyStatus : this.options.availableStatus;

@@ -91,7 +91,7 @@ export default defineModule({
       output = new InternalOutput(ctx, { ...presence, domain: o.domain ?? ctx.core['virtual-hosts'][0]! }, (uri) => bridge?.lost(uri));
     } else {
       const url = o.external.url!;
-      output = external = new ExternalOutput(ctx, { ...presence, url, domain: o.domain ?? new URL(url).hostname, wait: o.external.wait, retry: o.external.retry });
+      output = external = new ExternalOutput(ctx, { ...presence, url, domain: o.domain ?? new URL(url).hostname, wait: o.external.wait, retry: o.external.retry }, (uri) => bridge?.lost(uri));
     }
     bridge = new Bridge(output, o.expiry, ctx.log);
     bridge.setMapping(mapping);
