@@ -54,6 +54,8 @@ export class ExternalOutput implements PresenceOutput {
   private readonly phones = new Map<string, Phone>();
   private readonly chains = new Map<string, Promise<void>>();
   private restoredStates = new Map<string, PhoneState>();
+  /** Every client not yet ended, logging in included: a stop must not wait for their held requests. */
+  private readonly clients = new Set<BoshClient>();
   private stopped = false;
 
   /** `lost` tells the bridge a phone has no presence although it did not report offline. */
@@ -108,7 +110,7 @@ export class ExternalOutput implements PresenceOutput {
   private chain(uri: string, work: () => Promise<void>): void {
     const previous = this.chains.get(uri) ?? Promise.resolve();
     const next = previous.then(work).catch((err: unknown) => {
-      this.ctx.log.error({ err, uri }, 'could not send the phone\'s presence');
+      if (!this.stopped) this.ctx.log.error({ err, uri }, 'could not send the phone\'s presence');
     });
     this.chains.set(uri, next);
     void next.then(() => { if (this.chains.get(uri) === next) this.chains.delete(uri); });
@@ -125,11 +127,13 @@ export class ExternalOutput implements PresenceOutput {
         this.persist(phone);
       },
       onEnded: () => {
+        this.clients.delete(client);
         if (phone.client !== client) return;
         phone.client = undefined;
         this.scheduleRetry(phone);
       },
     });
+    this.clients.add(client);
     return client;
   }
 
@@ -158,6 +162,7 @@ export class ExternalOutput implements PresenceOutput {
       await client.login();
     } catch (e) {
       client.detach();
+      this.clients.delete(client);
       // Wrong credentials stay wrong: the next report (or a corrected mapping file) tries again.
       if (e instanceof BoshAuthFailed) {
         this.ctx.log.error({ uri: mapping.uri, line: mapping.line, user: mapping.username, error: e.message }, 'BOSH login refused: check the username and password in the mapping file');
@@ -212,13 +217,14 @@ export class ExternalOutput implements PresenceOutput {
     await this.chains.get(`${phone.mapping.uri} store`);
     await this.store.delete(`sip:${phone.mapping.uri}`, KEY);
     if (client?.active) await client.terminate(xml('presence', { type: 'unavailable' }));
+    if (client) this.clients.delete(client);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const phone of this.phones.values()) clearTimeout(phone.retryTimer);
-    await Promise.all([...this.chains.values()]);
-    for (const phone of this.phones.values()) phone.client?.detach();
+    for (const client of this.clients) client.detach();
+    this.clients.clear();
     await Promise.all([...this.chains.values()]);
   }
 }
