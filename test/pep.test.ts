@@ -99,7 +99,7 @@ describe('PEP (XEP-0163)', () => {
 
   before(async () => {
     t = await startTestServer();
-    for (const u of ['juliet', 'romeo', 'nurse', 'benvolio']) await t.addUser(`${u}@localhost`);
+    for (const u of ['juliet', 'romeo', 'nurse', 'benvolio', 'mercutio']) await t.addUser(`${u}@localhost`);
   });
   after(async () => {
     for (const c of open) await c.xmpp.stop().catch(() => {});
@@ -159,6 +159,34 @@ describe('PEP (XEP-0163)', () => {
     const foreign = await requestError(romeo, xml('iq', { type: 'set', to: 'juliet@localhost' },
       xml('pubsub', { xmlns: NS_PUBSUB }, xml('publish', { node: NS_TUNE }, xml('item', { id: 'x' }, tune('Intruder'))))));
     assert.equal(foreign.condition, 'forbidden');
+  });
+
+  it('follows presence subscriptions: a new contact gets the last item, one who loses the subscription loses its node subscriptions', async () => {
+    const juliet = await connect('juliet', 'garden');
+    const mercutio = await connect('mercutio', 'square');
+    await juliet.xmpp.send(xml('presence'));
+    await mercutio.xmpp.send(xml('presence', {}, announce(mercutio, [NS_DISCO_INFO, `${NS_TUNE}+notify`, 'http://jabber.org/protocol/mood+notify'])));
+    // Caps of their own (the server caches caps by hash, so known ones are not asked again): known once
+    // the server has his answer, which it handles before the ping that follows.
+    await mercutio.waitFor((s) => s.is('iq') && s.attrs.type === 'get' && !!s.getChild('query', NS_DISCO_INFO), 'the caps query');
+    await sync(mercutio);
+    assert.deepEqual(eventsFrom(mercutio, 'juliet@localhost', NS_TUNE), []);
+
+    await befriend(juliet, mercutio);
+    await waitForEvent(mercutio, 'juliet@localhost', NS_TUNE, 'song2');
+
+    await mercutio.xmpp.iqCaller.request(xml('iq', { type: 'set', to: 'juliet@localhost' },
+      xml('pubsub', { xmlns: NS_PUBSUB }, xml('subscribe', { node: NS_TUNE, jid: 'mercutio@localhost' }))));
+    await juliet.xmpp.send(xml('presence', { to: 'mercutio@localhost', type: 'unsubscribed' }));
+    const cancelled = await mercutio.waitFor((s) => s.is('message') && s.attrs.from === 'juliet@localhost'
+      && s.getChild('event', NS_EVENT)?.getChild('subscription')?.attrs.subscription === 'none', 'the cancelled subscription');
+    assert.equal(cancelled.getChild('event', NS_EVENT)!.getChild('subscription')!.attrs.node, NS_TUNE);
+    const subscribers = await juliet.xmpp.iqCaller.request(xml('iq', { type: 'get' },
+      xml('pubsub', { xmlns: `${NS_PUBSUB}#owner` }, xml('subscriptions', { node: NS_TUNE }))));
+    assert.deepEqual(subscribers.getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription').map((s) => s.attrs.jid), []);
+    const refused = await requestError(mercutio, xml('iq', { type: 'get', to: 'juliet@localhost' },
+      xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node: NS_TUNE }))));
+    assert.equal(refused.condition, 'not-authorized');
   });
 
   it('advertises PEP: the pubsub/pep identity on accounts, the PubSub features on the host, the nodes a contact may see', async () => {

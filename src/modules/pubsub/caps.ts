@@ -77,7 +77,7 @@ export class EntityCaps {
   private readonly queries = new Map<string, Query>();
   private counter = 0;
 
-  constructor(private readonly ctx: ModuleContext, private readonly timeoutMs = 10_000) {}
+  constructor(private readonly ctx: ModuleContext, private readonly timeoutMs = 10_000, private readonly maxEntries = 10_000) {}
 
   /** The features a session's current presence announces, if already known (no query). */
   knownFeatures(session: ClientSession): ReadonlySet<string> | undefined {
@@ -140,6 +140,11 @@ export class EntityCaps {
         return features;
       }
       this.known.set(key, features);
+      // Clients choose their caps: keep the cache bounded, forgetting the oldest entries first.
+      for (const oldest of this.known.keys()) {
+        if (this.known.size <= this.maxEntries) break;
+        this.known.delete(oldest);
+      }
       return features;
     }).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, work);

@@ -134,6 +134,37 @@ export class PepServices {
     }
   }
 
+  /**
+   * A roster item of `owner` changed (XEP-0163 section 7, "re-calculate access controls"): a
+   * contact who lost access (no longer subscribed to the owner's presence, or out of the allowed
+   * groups) loses its subscriptions to the owner's nodes, and is told; a contact subscribed to the
+   * owner's presence gets, at its interested resources, the last items it may now read.
+   */
+  async rosterChanged(owner: string, contact: string, subscription: string, removed: boolean): Promise<void> {
+    const { service } = await this.get(owner);
+    const interested = hasFrom(subscription) && !removed
+      ? this.ctx.sessions.available(contact).map((s) => ({ session: s, features: this.caps.knownFeatures(s) })).filter((s) => s.features)
+      : [];
+    await service.exclusive(async () => {
+      for (const node of [...service.tree.all()]) {
+        const model = node.config.accessModel;
+        const allowed = await service.access.mayReceiveFrom(node, contact);
+        if (!allowed && (model === 'presence' || model === 'roster')) {
+          for (const s of [...node.subscriptions.values()]) {
+            if (s.jid !== contact && !s.jid.startsWith(`${contact}/`)) continue;
+            await service.tree.unsubscribe(node, s);
+            await service.notifier.subscriptionChanged(node, s, 'none');
+          }
+          continue;
+        }
+        if (!allowed || node.isCollection || node.config.sendLastPublishedItem === 'never' || !node.config.deliverNotifications) continue;
+        const to = interested.filter((i) => i.features!.has(`${node.name}+notify`));
+        const item = to.length > 0 ? await service.lastItem(node) : null;
+        if (item) for (const { session } of to) await service.notifier.lastItemTo(session.jid.full, node, item);
+      }
+    });
+  }
+
   /** disco#info of an account (XEP-0163 section 6): the pubsub/pep identity and the service's features. */
   accountInfo(extra: { identities: ReturnType<typeof xml>[]; features: string[] }): void {
     extra.identities.push(xml('identity', { category: 'pubsub', type: 'pep' }));
@@ -185,6 +216,11 @@ export function hookPep(ctx: ModuleContext, peps: PepServices): () => void {
     ctx.hooks.on('disco/account-info', (q) => { peps.accountInfo(q); }),
     ctx.hooks.on('disco/account-items', (q) => peps.accountItems(q.to.bare, q.from.bare, q.items)),
     ctx.hooks.on('account/deleted', ({ domain, username }) => peps.accountDeleted(`${username}@${domain}`)),
+    ctx.hooks.on('roster/changed', ({ owner, item, removed }) => {
+      // In the background: the roster module pushes the change meanwhile, and a slow lookup must not hold it.
+      void peps.rosterChanged(owner, item.jid, item.subscription, removed)
+        .catch((err: unknown) => ctx.log.error({ err, owner, contact: item.jid }, 'PEP access check after a roster change failed'));
+    }),
   ];
   return () => {
     for (const off of offs) off();
