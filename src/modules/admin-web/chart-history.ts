@@ -22,6 +22,8 @@ export const SERIES: SeriesSpec[] = [
   { key: 'stanzas-out', label: 'Stanzas out per second', metric: 'switchboard_stanzas_out_total', kind: 'rate' },
   { key: 'logins', label: 'Logins per minute', metric: 'switchboard_logins_total', kind: 'rate', per: 60 },
   { key: 'auth-failures', label: 'Failed logins per minute', metric: 'switchboard_auth_failures_total', kind: 'rate', per: 60 },
+  { key: 'pubsub-notifications', label: 'PubSub notifications per second', metric: 'switchboard_pubsub_notifications_total', kind: 'rate' },
+  { key: 'offline-stored', label: 'Offline messages stored per minute', metric: 'switchboard_offline_messages_stored_total', kind: 'rate', per: 60 },
   { key: 'output-queue', label: 'Output queued', metric: 'switchboard_output_queue', kind: 'gauge', unit: 'bytes' },
   { key: 'memory', label: 'Memory (resident)', metric: 'process_resident_memory_bytes', kind: 'gauge', unit: 'bytes' },
   { key: 'event-loop-lag', label: 'Event-loop lag (p99)', metric: 'nodejs_eventloop_lag_p99_seconds', kind: 'gauge', unit: 'seconds' },
