@@ -14,6 +14,7 @@ import type { HttpRoutes } from '../http/server.js';
 import type { VhostRegistry } from './vhosts.js';
 import type { Cluster } from '../cluster/node.js';
 import type { Metrics } from './metrics.js';
+import type { ReloadHandler, ReloadReport } from './reload.js';
 
 /** An IQ received before authentication (in-band registration). */
 export type PreAuthIqHandler = (req: { iq: Element; payload: Element; domain: string; secure: boolean }) => Element | void | Promise<Element | void>;
@@ -47,6 +48,13 @@ export interface ModuleContext<C = unknown> {
   identities(): { category: string; type: string; name?: string }[];
   /** Whether a bare JID is a configured administrator. */
   isAdmin(bare: string): boolean;
+  /**
+   * Declares this module's options changeable at runtime: on a configuration reload `ctx.config`
+   * is updated in place and `handler` runs; changes to the `fixed` options wait for a restart.
+   */
+  onReload(handler: ReloadHandler, fixed?: readonly string[]): void;
+  /** Reads the configuration file again and applies what can change at runtime (core/reload.ts). */
+  reloadConfig(): Promise<ReloadReport>;
   vhostOption(domain: string, option: 'anonymous-login' | 'in-band-registration' | 'tls-required'): boolean;
   /** The virtual hosts, configured and added at runtime, with their settings; changes persist and take effect at once. */
   vhosts: VhostRegistry;

@@ -21,6 +21,7 @@ import { listenC2S, type Listener } from '../transports/tcp.js';
 import { HttpService } from '../http/server.js';
 import { listenHttp } from '../http/listen.js';
 import { Metrics } from './metrics.js';
+import { reloadConfiguration, type ReloadHandler, type ReloadReport } from './reload.js';
 import { CoreStatistics } from './statistics.js';
 import { categoryLogger, ioLogger, type IoLog } from './log.js';
 import { ClusterNode } from '../cluster/node.js';
@@ -59,7 +60,12 @@ export class Server {
   private readonly preAuthFeatureFns: ((domain: string) => Element | undefined)[] = [];
   private readonly discoFeatures = new Set<string>(['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items']);
   private readonly discoIdentities: { category: string; type: string; name?: string }[] = [];
-  private readonly admins: ReadonlySet<string>;
+  private admins: ReadonlySet<string>;
+  /** The configuration file the server was started from, read again by `reload()`. */
+  configFile: string | undefined;
+  /** Modules whose options can change at runtime (`ctx.onReload`). */
+  private readonly reloadHandlers = new Map<string, { handler: ReloadHandler; fixed: readonly string[] }>();
+  private reloading: Promise<unknown> = Promise.resolve();
   /** The `xmpp.io` debug category: transports log every byte through it; undefined when off. */
   readonly ioLog: IoLog | undefined;
   /** 'serving' once listening, 'stopping' from the start of a graceful stop (GET /health answers 503). */
@@ -102,6 +108,7 @@ export class Server {
         if (!vhost.configured) await certificates.ensure(vhost.domain).catch((e: unknown) => log.error({ err: e, host: vhost.domain }, 'no certificate for a runtime virtual host; it uses the default one'));
       }
       const server = new Server(config, storage, certificates, log, vhosts, ephemeral);
+      server.configFile = options.configFile;
       server.cluster = cluster = await ClusterNode.open({ config, sessions: server.sessions, hooks: server.hooks, router: server.router, log, track: (w) => server.track(w) });
       server.modules = await loadModules(options.modules ?? allModules, (def) => server.contextFor(def));
       server.cluster.start();
@@ -123,6 +130,19 @@ export class Server {
   /** Names of the loaded modules, in load order. */
   get moduleNames(): string[] {
     return this.modules.map((m) => m.definition.name);
+  }
+
+  /** Reads the configuration file again and applies what can change at runtime (core/reload.ts); one reload at a time. */
+  reload(): Promise<ReloadReport> {
+    const run = this.reloading.then(() => reloadConfiguration({
+      config: this.config,
+      file: this.configFile,
+      log: this.log,
+      setAdmins: (admins) => { this.admins = new Set(admins.map((a) => a.toLowerCase())); },
+      modules: this.reloadHandlers,
+    }));
+    this.reloading = run.catch(() => undefined);
+    return run;
   }
 
   get defaultHost(): string {
@@ -216,6 +236,8 @@ export class Server {
       features: () => [...this.discoFeatures].sort(),
       identities: () => this.discoIdentities,
       isAdmin: (bare) => this.admins.has(bare),
+      onReload: (handler, fixed = []) => { this.reloadHandlers.set(def.name, { handler, fixed }); },
+      reloadConfig: () => this.reload(),
       vhostOption: (domain, option) => this.vhostOption(domain, option),
       vhosts: this.vhosts,
       cluster: this.cluster,
