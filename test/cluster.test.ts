@@ -14,7 +14,7 @@ import type { ServerProcessSpec } from './support/server-process.js';
 import { RawClient } from './support/raw-client.js';
 import { backends } from './support/postgres.js';
 import { clusterTestsUnavailable, NatsServer } from './support/nats.js';
-import { asteriskState, assertResult, iq, pubsub, NS_EVENT } from './support/pubsub.js';
+import { asteriskState, assertResult, form, iq, owner, pubsub, NS_EVENT } from './support/pubsub.js';
 import type { Element } from '../src/xml/element.js';
 import { connectClient } from './support/adhoc-client.js';
 
@@ -199,6 +199,43 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
     await waitUntil(() => node1.server.sessions.get('carol@localhost', 'astvoip3') === undefined, 'carol is gone');
   });
 
+  it('expire=presence subscriptions end with the session on whichever node it was, and survive another node starting', async () => {
+    const presenceOptions = `<options>${form('http://jabber.org/protocol/pubsub#subscribe_options', { 'pubsub#expire': 'presence' })}</options>`;
+    const erin = await login(node2, 'erin', 'owner');
+    const subscriptions = async () => {
+      const reply = await iq(erin, owner("<subscriptions node='live'/>"), 'get');
+      assertResult(reply);
+      return reply.getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription').map((x) => x.attrs.jid).sort();
+    };
+    assertResult(await iq(erin, pubsub("<create node='live'/>")));
+    const carol = await login(node3Ports, 'carol', 'p');
+    const bob = await login(node2, 'bob', 'p');
+    assertResult(await iq(carol, pubsub(`<subscribe node='live' jid='carol@localhost/p'/>${presenceOptions}`)));
+    assertResult(await iq(bob, pubsub(`<subscribe node='live' jid='bob@localhost/p'/>${presenceOptions}`)));
+    assert.deepEqual(await subscriptions(), ['bob@localhost/p', 'carol@localhost/p']);
+
+    // Asterisk stops with a bare TCP close on node3; the serving node ends the subscription.
+    carol.destroy();
+    const deadline = Date.now() + 10_000;
+    while ((await subscriptions()).includes('carol@localhost/p')) {
+      assert.ok(Date.now() < deadline, 'carol\'s subscription ended');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // A node starting drops only the presence subscriptions of subscribers unavailable everywhere.
+    const node4 = await startTestServer(overrides('node4'));
+    try {
+      assert.deepEqual(await subscriptions(), ['bob@localhost/p']);
+      assert.ok(node4.server.sessions.get('bob@localhost', 'p')?.presence, 'node4 knew bob when its modules started');
+    } finally {
+      await node4.stop(true);
+    }
+    await waitUntil(() => node1.server.cluster.nodes().find((n) => n.name === 'node4')?.state === 'disconnected', 'node4 left');
+    assertResult(await iq(erin, pubsub(`<publish node='live'><item id='x'>${asteriskState('BUSY')}</item></publish>`)));
+    await bob.waitFor((m) => m.name === 'message' && !!m.getChild('event', NS_EVENT), 10_000, 'the event for bob');
+    bob.destroy();
+  });
+
   it('a node killed with SIGKILL: its users go unavailable everywhere, messages to them are stored; restarted, it serves them again', async () => {
     const alice = await login(node1, 'alice', 'k');
     const frank = await login(node3Ports, 'frank', 'f');
@@ -238,7 +275,7 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
     await bob.waitForName('message', { id: 'n2' });
     assert.ok(!alice.stanzas.some(presenceFrom('bob@localhost/n', 'unavailable')), 'bob was never taken for gone');
     for (const t of [node1, node2]) {
-      assert.deepEqual(t.server.cluster.nodes().map((n) => [n.name, n.state]), [['node1', 'connected'], ['node2', 'connected'], ['node3', 'connected']]);
+      assert.deepEqual(t.server.cluster.nodes().map((n) => [n.name, n.state]), [['node1', 'connected'], ['node2', 'connected'], ['node3', 'connected'], ['node4', 'disconnected']]);
     }
   });
 });

@@ -69,6 +69,7 @@ export class SessionDirectory implements RemoteLink {
   private readonly unsubscribers: (() => void)[] = [];
   /** True while a stanza forwarded by another node is being routed (see ClusterNode's service forwarder). */
   routingForwarded = false;
+  private readonly syncing = new Set<Promise<void>>();
 
   constructor(private readonly o: DirectoryOptions) {}
 
@@ -269,8 +270,20 @@ export class SessionDirectory implements RemoteLink {
     }
   }
 
+  /** Resolves once no snapshot is on its way. */
+  async idle(): Promise<void> {
+    while (this.syncing.size) await Promise.all([...this.syncing]);
+  }
+
+  private sync(node: string, inc: string): Promise<void> {
+    const work = this.fetchSnapshot(node, inc);
+    this.syncing.add(work);
+    void work.finally(() => this.syncing.delete(work));
+    return work;
+  }
+
   /** Fetches a node's sessions and replaces what we had of them. */
-  private async sync(node: string, inc: string): Promise<void> {
+  private async fetchSnapshot(node: string, inc: string): Promise<void> {
     // Never for a run that has been replaced or declared dead (a late message from it).
     const known = this.o.membership.get(node);
     if (known && (known.incarnation === inc ? known.state === 'disconnected' : known.state === 'connected' && !this.peers.has(inc))) return;

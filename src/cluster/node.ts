@@ -17,6 +17,7 @@ import { connectNatsBus } from './nats-bus.js';
 import { Membership, type NodeInfo } from './membership.js';
 import { SessionDirectory } from './directory.js';
 import { ClusterRequests, type ClusterReply, type ClusterRequestHandler } from './requests.js';
+import { relayServiceEvents } from './service-events.js';
 
 export type { ClusterReply, ClusterRequestHandler, NodeInfo };
 
@@ -47,6 +48,7 @@ export interface ClusterDeps {
 export class ClusterNode implements Cluster {
   /** Bind times of this node's sessions when there is no directory to keep them (single node). */
   private readonly localSince = new Map<string, number>();
+  private offServiceEvents: (() => void) | undefined;
 
   private constructor(
     readonly enabled: boolean,
@@ -100,11 +102,25 @@ export class ClusterNode implements Cluster {
       });
     }
     requests.start();
+    node.offServiceEvents = relayServiceEvents({
+      hooks: deps.hooks, sessions: deps.sessions, log, track: deps.track,
+      cluster: enabled ? {
+        bus, incarnation,
+        subject: (inc) => `${prefix}.node.${inc}.service-event`,
+        servingElsewhere: () => {
+          const leader = membership.leader();
+          return leader.name === nodeName ? undefined : leader.incarnation;
+        },
+      } : undefined,
+    });
     return node;
   }
 
-  /** Joins the cluster: call once the modules are loaded, so what other nodes send finds them. */
-  start(): void {
+  /**
+   * Joins the cluster and waits until the other nodes were heard from and their sessions are
+   * known (two heartbeat intervals, then the snapshots asked for meanwhile).
+   */
+  async start(): Promise<void> {
     if (!this.enabled) return;
     this.directory!.start();
     this.membership.start();
@@ -125,7 +141,9 @@ export class ClusterNode implements Cluster {
       this.directory!.forward(leader.incarnation, routed.stanza);
       return true;
     });
-    this.log.info({ node: this.nodeName, nats: this.deps.config.cluster['nats-url'] }, 'joined the cluster');
+    await new Promise((resolve) => setTimeout(resolve, 2 * this.deps.config.cluster['heartbeat-interval'] * 1000));
+    await this.directory!.idle();
+    this.log.info({ node: this.nodeName, nats: this.deps.config.cluster['nats-url'], nodes: this.membership.connected().length }, 'joined the cluster');
   }
 
   request<T = unknown>(name: string, payload?: unknown, options?: { timeout?: number }): Promise<ClusterReply<T>[]> {
@@ -147,6 +165,7 @@ export class ClusterNode implements Cluster {
   /** Leaves the cluster: call after this node's sessions are closed, so their ends went out. */
   async close(): Promise<void> {
     this.deps.router.forwardServices(undefined);
+    this.offServiceEvents?.();
     this.directory?.stop();
     this.requests.stop();
     if (this.enabled) this.membership.stop();

@@ -59,6 +59,16 @@ export interface ServerEvents {
    */
   'services/reload': Record<string, never>;
   /**
+   * A resource sent its initial presence, as the domain services (PubSub) see it: fired on the
+   * node serving them for sessions of every node, after the session's own 'presence/initial'.
+   */
+  'service/session-available': ClientSession;
+  /**
+   * A resource went unavailable or its session ended, as the domain services see it (fired like
+   * 'service/session-available'); `accountStillAvailable`: another resource of the account is available.
+   */
+  'service/session-unavailable': { jid: JID; accountStillAvailable: boolean };
+  /**
    * disco#info of a virtual host (no node) is being answered: handlers append XEP-0128 extension
    * forms (one per FORM_TYPE: a handler adds its fields to a form of the same type already there).
    */

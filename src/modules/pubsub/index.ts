@@ -149,7 +149,10 @@ async function startService(ctx: ModuleContext, options: PubSubOptions, host: st
   }, asterisk, new DeviceStateAnnouncer(ctx, host, view));
   const subscriptions = new Subscriptions(service);
   await service.tree.load();
-  await subscriptions.dropPresenceSubscriptions();
+  await subscriptions.dropPresenceSubscriptions((jid) => {
+    const slash = jid.indexOf('/');
+    return slash < 0 ? ctx.sessions.available(jid).length > 0 : ctx.sessions.get(jid.slice(0, slash), jid.slice(slash + 1))?.presence !== undefined;
+  });
   await view?.rebuild(service);
   const protocol = new PubSubProtocol(service, subscriptions);
   const unroute = ctx.router.addService(jid, (r) => protocol.handle(r));
@@ -173,18 +176,15 @@ function startPep(ctx: ModuleContext, options: PubSubOptions): () => void {
 /**
  * Subscriptions with pubsub#expire=presence end when the subscriber goes unavailable: by
  * unavailable presence, or by its session ending in any way (Asterisk stops with a bare TCP
- * close); hooked above the presence module without claiming the event. A subscriber's initial
- * presence brings the last items of nodes that send them on_sub_and_presence.
+ * close). A subscriber's initial presence brings the last items of nodes that send them
+ * on_sub_and_presence. The service events fire where the services run (in a cluster, the
+ * serving node hears of every node's sessions), so this service's memory is the one updated.
  */
 function hookPresence(ctx: ModuleContext, services: () => RunningService[]): void {
-  const ended = (session: ClientSession, stillAvailable: boolean) => Promise.all(services().map(({ service, subscriptions }) =>
-    service.exclusive(() => subscriptions.presenceEnded(session.jid, stillAvailable))));
-  const othersAvailable = (session: ClientSession) => ctx.sessions.available(session.jid.bare).some((s) => s !== session);
-  ctx.hooks.on('presence/broadcast', async ({ stanza, origin }) => {
-    if (stanza.attrs.type === 'unavailable') await ended(origin, othersAvailable(origin));
-  }, 100);
-  ctx.hooks.on('session/closed', async (session) => { await ended(session, othersAvailable(session)); });
-  ctx.hooks.on('presence/initial', async (session) => {
+  ctx.hooks.on('service/session-unavailable', async ({ jid, accountStillAvailable }) => {
+    await Promise.all(services().map(({ service, subscriptions }) => service.exclusive(() => subscriptions.presenceEnded(jid, accountStillAvailable))));
+  });
+  ctx.hooks.on('service/session-available', async (session) => {
     await Promise.all(services().map(({ service, subscriptions }) => service.exclusive(() => subscriptions.presenceAvailable(session))));
   });
   ctx.hooks.on('account/deleted', async ({ domain, username }) => {

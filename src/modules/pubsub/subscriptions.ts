@@ -230,10 +230,14 @@ export class Subscriptions {
     }
   }
 
-  /** At start every expire=presence subscription has ended: no subscriber is online yet, and their sessions ended with the previous run. */
-  async dropPresenceSubscriptions(): Promise<void> {
+  /**
+   * At start the expire=presence subscriptions of subscribers not available have ended: their
+   * sessions ended with the previous run (alone, none is available yet; in a cluster, those on
+   * the other nodes still are).
+   */
+  async dropPresenceSubscriptions(available: (jid: string) => boolean): Promise<void> {
     for (const node of [...this.tree.all()]) {
-      for (const s of [...node.subscriptions.values()]) if (s.options.expire === 'presence') await this.tree.unsubscribe(node, s);
+      for (const s of [...node.subscriptions.values()]) if (s.options.expire === 'presence' && !available(s.jid)) await this.tree.unsubscribe(node, s);
     }
   }
 
