@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from './support/server.js';
 import { AdminWebClient, flash } from './support/admin-web-client.js';
-import { canLogIn, connectClient } from './support/adhoc-client.js';
+import { NS_ADMIN, canLogIn, connectClient } from './support/adhoc-client.js';
 
 describe('admin web UI over HTTP', () => {
   let t: TestServer;
@@ -23,8 +23,8 @@ describe('admin web UI over HTTP', () => {
   };
 
   before(async () => {
-    t = await startTestServer({ admins: ['admin@localhost', 'admin2@localhost', 'ghost@localhost', 'temp@localhost'], 'admin-web': { 'login-attempts': 3 } });
-    for (const u of ['admin', 'admin2', 'plain', 'bob']) await t.addUser(`${u}@localhost`);
+    t = await startTestServer({ admins: ['admin@localhost', 'admin2@localhost', 'ghost@localhost', 'temp@localhost', 'off@localhost'], 'admin-web': { 'login-attempts': 3 } });
+    for (const u of ['admin', 'admin2', 'plain', 'bob', 'off']) await t.addUser(`${u}@localhost`);
   });
   after(async () => {
     await t.stop(true);
@@ -102,6 +102,21 @@ describe('admin web UI over HTTP', () => {
     assert.equal(flash(res.text), 'plain@localhost is not an administrator of this server. The admin UI is for the JIDs listed in admins.');
     assert.ok(!c.cookies.has('switchboard_admin'));
     assert.equal((await c.get('/admin/users')).status, 303);
+  });
+
+  it('refuses an administrator whose account was disabled over XMPP (XEP-0133), as SASL does', async () => {
+    const admin = await connectClient(t.port, 'admin', { resource: 'psi' });
+    try {
+      const done = await admin.command('sess-man@localhost', `${NS_ADMIN}#disable-user`, { fields: { accountjids: 'off@localhost' } });
+      assert.equal(done.status, 'completed');
+    } finally {
+      await admin.stop();
+    }
+    const c = web();
+    const res = await c.login('off@localhost', 'secret');
+    assert.equal(res.status, 403);
+    assert.equal(flash(res.text), 'off@localhost may not log in: this account is disabled.');
+    assert.ok(!c.cookies.has('switchboard_admin'));
   });
 
   it('refuses a login form that did not come from the login page (no double-submit token)', async () => {

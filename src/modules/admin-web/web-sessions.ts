@@ -41,7 +41,7 @@ export function readCookies(req: IncomingMessage): Map<string, string> {
     const name = part.slice(0, eq).trim();
     // Our values are base64url; anything else is not ours and is ignored.
     const value = part.slice(eq + 1).trim();
-    if (/^[A-Za-z0-9_-]+$/.test(value) && !out.has(name)) out.set(name, value);
+    if (name !== '' && /^[A-Za-z0-9_-]+$/.test(value) && !out.has(name)) out.set(name, value);
   }
   return out;
 }
