@@ -331,4 +331,14 @@ describe('admin web UI over HTTP', () => {
     assert.equal(bad.status, 400);
     assert.match(flash(bad.text)!, /is not a service address/);
   });
+
+  it('is not served when admin-web.enabled is false', async () => {
+    const off = await startTestServer({ admins: ['admin@localhost'], 'admin-web': { enabled: false } });
+    try {
+      const res = await new AdminWebClient(off.httpPort).get('/admin/login');
+      assert.equal(res.status, 404);
+    } finally {
+      await off.stop(true);
+    }
+  });
 });

@@ -17,7 +17,7 @@ export function overviewPage(app: AdminWebApp, history: ChartHistory, intervalSe
         <li><a href="/admin/domains"><strong>${vhosts.filter((v) => v.enabled).length}</strong> domain(s) served</a>${vhosts.some((v) => !v.enabled) ? html` <small>(${vhosts.filter((v) => !v.enabled).length} disabled)</small>` : ''}</li>
         <li><a href="/admin/users"><strong>${registered}</strong> registered user(s)</a></li>
         <li><a href="/admin/sessions"><strong>${ctx.sessions.size}</strong> session(s) of ${online} user(s) online</a></li>
-        <li><a href="/admin/pubsub"><strong>${ctx.router.serviceDomains().length}</strong> service(s)</a></li>
+        <li><a href="/admin/pubsub"><strong>${ctx.router.serviceDomains().length}</strong> service domain(s)</a> <small>(PubSub, ...)</small></li>
       </ul>
       ${charts(history.view(), intervalSeconds, ['sessions', 'stanzas-in', 'stanzas-out', 'memory'])}
       <p><a href="/admin/stats">All statistics</a> · <a href="/panel/">Operator panel</a> (device states, mailboxes and contacts of Asterisk servers, live)</p>`);
