@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startTestServer, type TestServer } from './support/server.js';
 import { startClient, type LiveClient } from './support/xmpp-client.js';
+import { NS_ADMIN, connectClient } from './support/adhoc-client.js';
 import { backends } from './support/postgres.js';
 import { capsHash } from '../src/modules/pubsub/caps.js';
 import { xml as serverXml } from '../src/xml/element.js';
@@ -249,6 +250,34 @@ describe('PEP and PubSub for anonymous users', () => {
         xml('pubsub', { xmlns: NS_PUBSUB }, xml('publish', { node: 'guest-node' }, xml('item', {}, tune('x'))))));
       assert.equal(autoCreate.condition, 'item-not-found', 'no node was created');
       await romeo.xmpp.iqCaller.request(create('romeo-node'));
+    } finally {
+      for (const c of open) await c.xmpp.stop().catch(() => {});
+      await t.stop(true);
+    }
+  });
+});
+
+describe('PEP of a deleted account', () => {
+  it('goes with the account', async () => {
+    const t = await startTestServer({ admins: ['admin@localhost'] });
+    const open: LiveClient[] = [];
+    try {
+      for (const u of ['admin', 'tybalt', 'paris']) await t.addUser(`${u}@localhost`);
+      const tybalt = await startClient(t.port, 'tybalt');
+      open.push(tybalt);
+      await tybalt.xmpp.iqCaller.request(publish(NS_TUNE, 'duel', tune('Prince of cats'), { 'pubsub#access_model': 'open' }));
+      await tybalt.xmpp.stop();
+      const admin = await connectClient(t.port, 'admin');
+      open.push(admin);
+      const deleted = await admin.command('localhost', `${NS_ADMIN}#delete-user`, { fields: { accountjids: ['tybalt@localhost'] } });
+      assert.match(deleted.notes[0]!.text, /Deleted: tybalt@localhost/);
+      // A new account of the same name starts without the old one's PEP data.
+      await t.addUser('tybalt@localhost');
+      const paris = await connectClient(t.port, 'paris');
+      open.push(paris);
+      assert.deepEqual(await paris.items('tybalt@localhost'), []);
+      const gone = await paris.requestError(xml('iq', { type: 'get', to: 'tybalt@localhost' }, xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node: NS_TUNE }))));
+      assert.equal(gone.condition, 'item-not-found');
     } finally {
       for (const c of open) await c.xmpp.stop().catch(() => {});
       await t.stop(true);

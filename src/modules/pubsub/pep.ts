@@ -10,7 +10,7 @@
 import type { ModuleContext } from '../../core/modules.js';
 import type { Routed } from '../../core/events.js';
 import type { ClientSession } from '../../core/session.js';
-import { xml } from '../../xml/element.js';
+import { xml, type Element } from '../../xml/element.js';
 import { AsteriskRules } from './asterisk.js';
 import { EntityCaps, capsOf, sameCaps, type CapsReference } from './caps.js';
 import type { PubSubNode } from './nodes.js';
@@ -104,7 +104,7 @@ export class PepServices {
    * from) and the last items of the nodes it wants are sent to it, from its own account and from
    * each contact whose presence it receives (XEP-0163 section 4.3.2).
    */
-  presence(session: ClientSession, stanza: ClientSession['presence'] & object): void {
+  presence(session: ClientSession, stanza: Element): void {
     const caps = capsOf(stanza);
     const initial = session.presence === undefined;
     if (!initial && sameCaps(this.announced.get(session), caps)) return;
@@ -113,7 +113,7 @@ export class PepServices {
     void this.sendLastItems(session, stanza).catch((err: unknown) => this.ctx.log.error({ err, jid: session.jid.full }, 'PEP last items on presence failed'));
   }
 
-  private async sendLastItems(session: ClientSession, stanza: NonNullable<ClientSession['presence']>): Promise<void> {
+  private async sendLastItems(session: ClientSession, stanza: Element): Promise<void> {
     const features = await this.caps.resolve(session, stanza);
     const wanted = [...(features ?? [])].filter((f) => f.endsWith('+notify')).map((f) => f.slice(0, -'+notify'.length));
     if (wanted.length === 0) return;
@@ -166,13 +166,13 @@ export class PepServices {
   }
 
   /** disco#info of an account (XEP-0163 section 6): the pubsub/pep identity and the service's features. */
-  accountInfo(extra: { identities: ReturnType<typeof xml>[]; features: string[] }): void {
+  accountInfo(extra: { identities: Element[]; features: string[] }): void {
     extra.identities.push(xml('identity', { category: 'pubsub', type: 'pep' }));
     extra.features.push(NS_PUBSUB, ...[...serviceFeatures(), ...PEP_FEATURES].map((f) => `${NS_PUBSUB}#${f}`));
   }
 
   /** disco#items of an account (XEP-0060 section 5.2): the nodes the requester may read. */
-  async accountItems(owner: string, requester: string, items: ReturnType<typeof xml>[]): Promise<void> {
+  async accountItems(owner: string, requester: string, items: Element[]): Promise<void> {
     const { service } = await this.get(owner);
     for (const node of service.tree.roots()) {
       if (requester === owner || (await service.access.mayReceiveFrom(node, requester))) {
