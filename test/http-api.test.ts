@@ -1,11 +1,15 @@
 // The HTTP management API over real HTTP: tokens (missing, wrong, expired, read-only, of someone
 // no longer an administrator), the JSON error replies, each endpoint with its effect seen from
-// XMPP, tokens made by the ad-hoc command, and configuration reload (valid, invalid: nothing changed).
+// XMPP, tokens made by the ad-hoc command, configuration reload (valid, invalid: nothing changed),
+// and the PubSub module's resources (the same bodies as its own /api/device-states).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFromFile, apiClient, type FileServer } from './support/http-api.js';
 import { TokenStore } from '../src/modules/http-api/tokens.js';
 import { canLogIn, connectClient, type Connected } from './support/adhoc-client.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import type { RawClient } from './support/raw-client.js';
+import { assertResult, asteriskState, connect, iq, pubsub } from './support/pubsub.js';
 
 describe('HTTP management API', () => {
   let s: FileServer;
@@ -290,5 +294,52 @@ describe('HTTP management API', () => {
       assert.equal(yaml.status, 422);
       assert.match(yaml.body.message, /YAML syntax error/);
     });
+  });
+});
+
+describe('HTTP management API: PubSub nodes, device states and mailboxes', () => {
+  let t: TestServer;
+  let alice: RawClient;
+  let api: ReturnType<typeof apiClient>;
+  const basic = { Authorization: `Basic ${Buffer.from('admin@localhost:pw').toString('base64')}` };
+
+  before(async () => {
+    t = await startTestServer({ admins: ['admin@localhost'], 'http-api': { enabled: true } });
+    for (const user of ['alice', 'admin']) await t.addUser(`${user}@localhost`, 'pw');
+    alice = await connect(t, 'alice', 'astvoip1');
+    api = apiClient(t.httpPort, (await new TokenStore(t.server.storage).create({ admin: 'admin@localhost', scope: 'read', days: 1 })).token);
+  });
+  after(async () => {
+    alice.destroy();
+    await t.stop(true);
+  });
+
+  it('serves the device-state view with the same bodies as /api/device-states and /api/mailboxes', async () => {
+    assertResult(await iq(alice, pubsub(`<publish node='device_state'><item id='SIP/200'>${asteriskState('INUSE', '02:00:00:00:00:09')}</item></publish>`)));
+    assertResult(await iq(alice, pubsub(`<publish node='message_waiting'><item id='200@default'><mailbox xmlns='http://asterisk.org' eid='02:00:00:00:00:09'><NEWMSGS>4</NEWMSGS><OLDMSGS>1</OLDMSGS></mailbox></item></publish>`)));
+    for (const path of ['/device-states', '/mailboxes']) {
+      const v1 = await api('GET', path);
+      assert.equal(v1.status, 200);
+      const legacy = await (await fetch(`http://127.0.0.1:${t.httpPort}/api${path}`, { headers: basic })).json();
+      assert.deepEqual(v1.body, legacy);
+    }
+    const devices = (await api('GET', '/device-states')).body.devices;
+    assert.deepEqual(devices.map((d: { device: string; state: string }) => [d.device, d.state]), [['SIP/200', 'INUSE']]);
+    assert.equal((await api('GET', '/mailboxes')).body.mailboxes[0].new, 4);
+  });
+
+  it('lists the nodes of the PubSub services, one service on request', async () => {
+    assertResult(await iq(alice, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><create node='api-test'/></pubsub>`));
+    const all = await api('GET', '/pubsub/nodes');
+    assert.equal(all.status, 200);
+    const created = all.body.nodes.find((n: { node: string }) => n.node === 'api-test');
+    assert.equal(created.service, 'pubsub.localhost');
+    assert.equal(created.type, 'leaf');
+    assert.equal(created.creator, 'alice@localhost');
+    assert.ok(all.body.nodes.some((n: { node: string }) => n.node === 'device_state'));
+    assert.equal((await api('GET', '/pubsub/nodes?service=pubsub.localhost')).body.nodes.length, all.body.nodes.length);
+    const unknown = await api('GET', '/pubsub/nodes?service=pubsub.nowhere');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.error, 'not-found');
   });
 });

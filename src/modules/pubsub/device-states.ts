@@ -14,6 +14,7 @@ import { aggregateDeviceState } from '../../telephony/device-state.js';
 import { DEVICE_STATES, NS_ASTERISK, type DeviceState } from './asterisk.js';
 import type { Item, PubSubNode } from './nodes.js';
 import type { ItemObserver, PubSubService } from './service.js';
+import { addDeviceStateRoutes } from './api.js';
 
 export { aggregateDeviceState } from '../../telephony/device-state.js';
 
@@ -140,8 +141,12 @@ export function serveDeviceStates(ctx: ModuleContext, view: DeviceStateView): vo
     if (!(await authorised(ctx, req, res))) return;
     sendJson(res, 200, body());
   });
-  endpoint('/api/device-states', () => ({ devices: view.deviceStates() }));
-  endpoint('/api/mailboxes', () => ({ mailboxes: view.mailboxList() }));
+  const deviceStates = () => ({ devices: view.deviceStates() });
+  const mailboxes = () => ({ mailboxes: view.mailboxList() });
+  endpoint('/api/device-states', deviceStates);
+  endpoint('/api/mailboxes', mailboxes);
+  // The same bodies in the management API (/api/v1/, bearer tokens), when that module is on.
+  addDeviceStateRoutes(ctx, { deviceStates, mailboxes });
 }
 
 /** HTTP Basic with an administrator's JID and password, checked against the stored SCRAM keys. */

@@ -10,6 +10,7 @@ import type { ClientSession } from '../../core/session.js';
 import { AsteriskRules, type AsteriskOptions } from './asterisk.js';
 import { ACCESS_MODELS, PUBLISH_MODELS } from './config.js';
 import { DeviceStateView, serveDeviceStates } from './device-states.js';
+import { addNodeListRoute } from './api.js';
 import { EntityCaps } from './caps.js';
 import { PEP_FEATURES, PepServices, hookPep } from './pep.js';
 import { PubSubProtocol, serviceFeatures } from './protocol.js';
@@ -117,6 +118,7 @@ export default defineModule({
       await refreshServerInfo();
     });
     if (view) serveDeviceStates(ctx, view);
+    addNodeListRoute(ctx, () => [...running.values()].map((r) => r.service));
     hookPresence(ctx, () => [...running.values()]);
     // States from outside XMPP (the AMI relay) are published here; XMPP-published ones announced.
     const unhookReports = publishReportedStates(ctx, (host) => running.get(host)?.service);
