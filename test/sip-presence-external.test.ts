@@ -27,7 +27,6 @@ describe('SIP presence bridge, external output over BOSH', () => {
   let bridge: LoggedServer;
   let table: ProxyTable;
   let bob: LiveClient;
-  const fromPhone = (jid: string) => (s: XmppElement) => s.is('presence') && s.attrs.from === jid;
   const stored = () => bridge.server.storage.keyValue('sip-presence').get<Stored>('sip:100@pbx.example.com', 'bosh');
 
   before(async () => {
@@ -144,3 +143,54 @@ describe('SIP presence bridge, external output over BOSH', () => {
     await bridge.waitForLog((l) => /BOSH login refused/.test(l.msg) && bridge.logs.filter((m) => /BOSH login refused/.test(m.msg)).length === 2, 'the second refusal', 15_000);
   });
 });
+
+describe('SIP presence bridge, external output to a server that holds no request (hold 0)', () => {
+  const TOKEN = 'sip-presence-external-token-0123';
+  let target: TestServer;
+  let bridge: LoggedServer;
+  let bob: LiveClient;
+
+  before(async () => {
+    target = await startTestServer({ bosh: { 'max-hold': 0 } });
+    for (const u of ['alice', 'bob']) await target.addUser(`${u}@localhost`, 'secret');
+    const item = (jid: string, subscription: RosterItem['subscription']): RosterItem => ({ jid, groups: [], subscription, ask: false, pendingIn: false, approved: false, visible: true });
+    await target.server.storage.roster.setItem('alice@localhost', item('bob@localhost', 'from'));
+    await target.server.storage.roster.setItem('bob@localhost', item('alice@localhost', 'to'));
+    bob = await startWatcher(target.port, 'bob');
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-sip-ext-'));
+    bridge = await startLoggedServer({
+      'sip-presence': {
+        enabled: true, mapping: writeMapping(dir, ['sip:100@pbx.example.com,alice,secret,123456']), output: 'external', domain: 'localhost',
+        external: { url: `http://127.0.0.1:${target.httpPort}/http-bind/`, wait: 10 }, http: { enabled: true, token: TOKEN },
+      },
+    });
+  });
+  after(async () => {
+    await bob?.xmpp.stop();
+    await bridge?.stop();
+    await target?.stop(true);
+  });
+
+  const post = (state: string) => fetch(`http://127.0.0.1:${bridge.httpPort}/sip-presence/events`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ uri: 'sip:100@pbx.example.com', state }),
+  });
+
+  it('polls no faster than the server asks, so the session lasts', async () => {
+    assert.equal((await post('online')).status, 200);
+    await bob.waitFor(fromPhone(PHONE), 'available presence', 15_000);
+    const stored = () => bridge.server.storage.keyValue('sip-presence').get<Stored>('sip:100@pbx.example.com', 'bosh');
+    const first = (await stored())!;
+    // Three more empty polls; polling faster than the server's 2 s would have ended the session (policy-violation).
+    for (let i = 0; i < 200 && (await stored())!.rid < first.rid + 3; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok((await stored())!.rid >= first.rid + 3, 'the client kept polling');
+    assert.equal(bridge.logs.filter((l) => l.msg === 'BOSH session lost').length, 0);
+    assert.equal((await post('onthephone')).status, 200);
+    const busy = await bob.waitFor(fromPhone(PHONE), 'busy presence', 15_000);
+    assert.equal(busy.getChildText('show'), 'dnd');
+    assert.equal((await stored())!.sid, first.sid);
+  });
+});
+
+function fromPhone(jid: string) {
+  return (s: XmppElement) => s.is('presence') && s.attrs.from === jid;
+}

@@ -82,18 +82,22 @@ export class BoshClient {
   rid = 0;
   /** Outstanding requests allowed by the server (hold + 1). */
   private requests = 2;
+  /** Shortest time between two empty polls of a server that holds nothing (hold 0), in seconds. */
+  private polling = 0;
   private inFlight = 0;
   private queue: Element[] = [];
   private waiters: { resolve(): void; reject(e: Error): void }[] = [];
   private inbox: Element[] = [];
-  private polling = false;
+  private running = false;
+  /** The last response carried nothing (an empty poll of a hold-0 server must then wait `polling`). */
+  private lastResponseEmpty = false;
   private ended = false;
   private readonly aborter = new AbortController();
 
   constructor(readonly account: BoshAccount, private readonly options: BoshClientOptions) {}
 
   get active(): boolean {
-    return this.polling && !this.ended;
+    return this.running && !this.ended;
   }
 
   /** Opens a new session: creation, SASL PLAIN, restart, resource binding; then polls. */
@@ -107,6 +111,8 @@ export class BoshClient {
     this.inbox.push(...created.children);
     const requests = Number(created.attrs.requests);
     if (Number.isInteger(requests) && requests >= 1) this.requests = requests;
+    const polling = Number(created.attrs.polling);
+    if (Number.isFinite(polling) && polling > 0) this.polling = polling;
     await this.expect((e) => e.name === 'features', 'stream features');
     const token = Buffer.from(`\0${username}\0${password}`).toString('base64');
     await this.exchange([xml('auth', { xmlns: NS_SASL, mechanism: 'PLAIN' }, token)]);
@@ -138,7 +144,7 @@ export class BoshClient {
   async resume(sid: string, lastRid: number): Promise<boolean> {
     this.sid = sid;
     this.rid = lastRid;
-    this.polling = true;
+    this.running = true;
     const probe = this.fire([]);
     this.fire([]).catch(() => {}); // its failure is the probe's too
     try {
@@ -161,7 +167,7 @@ export class BoshClient {
   /** Ends the session (XEP-0124 13), with `last` (e.g. unavailable presence) in the final request. */
   async terminate(last?: Element): Promise<void> {
     if (this.ended) return;
-    this.polling = false;
+    this.running = false;
     this.ended = true;
     this.failWaiters(new BoshTerminated('terminated'));
     try {
@@ -175,14 +181,14 @@ export class BoshClient {
 
   /** Stops using the session without ending it, so that it can be resumed (bridge shutdown). */
   detach(): void {
-    this.polling = false;
+    this.running = false;
     this.ended = true;
     this.aborter.abort();
     this.failWaiters(new BoshTerminated('detached'));
   }
 
   private startPolling(): void {
-    this.polling = true;
+    this.running = true;
     this.pump();
   }
 
@@ -201,7 +207,10 @@ export class BoshClient {
       this.inFlight--;
       for (const w of waiters) w.resolve();
       this.deliver(res.children);
-      this.pump();
+      // XEP-0124 12: a server that holds nothing (hold 0) answers at once; poll it no faster than it asks.
+      if (this.requests <= 1 && this.lastResponseEmpty && this.queue.length === 0 && this.polling > 0) {
+        setTimeout(() => this.pump(), this.polling * 1000).unref();
+      } else this.pump();
     }, (e: Error) => {
       this.inFlight--;
       for (const w of waiters) w.reject(e);
@@ -213,7 +222,7 @@ export class BoshClient {
   private lost(e: Error): void {
     if (this.ended) return;
     this.ended = true;
-    this.polling = false;
+    this.running = false;
     this.aborter.abort();
     this.failWaiters(e);
     const condition = e instanceof BoshTerminated ? e.condition : e.message;
@@ -252,6 +261,7 @@ export class BoshClient {
       const error = this.inbox.find((e) => e.name === 'error');
       if (error) throw new BoshTerminated(`stream error while waiting for ${what}: ${error.toString()}`);
       if (polls > 5) throw new BoshTerminated(`no ${what} from the server`);
+      if (this.requests <= 1 && this.lastResponseEmpty) await new Promise((r) => setTimeout(r, this.polling * 1000));
       await this.exchange([]);
     }
   }
@@ -297,6 +307,7 @@ export class BoshClient {
       }
       const parsed = parseResponse(reply);
       if (parsed.attrs.type === 'terminate') throw new BoshTerminated(parsed.attrs.condition ?? 'terminated by the server');
+      this.lastResponseEmpty = parsed.children.length === 0;
       return parsed;
     }
   }
