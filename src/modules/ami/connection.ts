@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { AmiDecoder, AmiMessage, UnsafeValueError, encodeAction } from './codec.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { LogThrottle } from './throttle.js';
 
 export interface ConnectionOptions {
   name: string;
@@ -73,6 +74,7 @@ export class AmiConnection {
   private lastHeard = 0;
   private pinging = false;
   private attempts = 0;
+  private readonly garbageWarnings = new LogThrottle();
 
   constructor(readonly options: ConnectionOptions, private readonly log: Logger, private readonly handlers: ConnectionHandlers) {
     this.backoff = new Backoff(options.backoff);
@@ -185,7 +187,8 @@ export class AmiConnection {
       message: (message) => this.received(message),
       garbage: (line) => {
         this.count('failure');
-        this.log.warn({ line: line.slice(0, 200) }, `AMI ${name} sent a line that is not "Key: Value"; skipped`);
+        this.garbageWarnings.run((skipped) => this.log.warn({ line: line.slice(0, 200), ...(skipped > 0 ? { similarWarningsSkipped: skipped } : {}) },
+          `AMI ${name} sent a line that is not "Key: Value"; skipped`));
       },
       fatal: (reason) => this.fail(reason),
     });

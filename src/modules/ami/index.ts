@@ -11,6 +11,7 @@ import { DeviceRelay } from './device-relay.js';
 import { AmiLink, tcpTransport, type TransportFactory } from './link.js';
 import { PresenceRelay } from './presence-relay.js';
 import { checkAmiLinks } from './probe.js';
+import { LogThrottle } from './throttle.js';
 import { zmqTransport } from './zmq.js';
 
 export default defineModule({
@@ -28,13 +29,16 @@ export default defineModule({
       (what) => metrics[what].inc({ link: server.name })));
     metrics.up(links);
 
+    const refusals = new LogThrottle();
     const refused = (link: AmiLink | undefined, what: string) => {
       if (link) metrics.failure.inc({ link: link.name });
-      ctx.log.warn({ ami: link?.name }, `not relayed: ${what}`);
+      refusals.run((skipped) => ctx.log.warn({ ami: link?.name, ...(skipped > 0 ? { similarWarningsSkipped: skipped } : {}) }, `not relayed: ${what}`));
     };
     const devices = config['device-state'] ? new DeviceRelay(links, {
       reported: (device, state, target) => {
-        if (config.xmpp && host) void ctx.hooks.fire('device-state/reported', { host, device, state, eid: target.eid, source: `ami:${target.name}` });
+        if (!config.xmpp || !host) return;
+        ctx.hooks.fire('device-state/reported', { host, device, state, eid: target.eid, source: `ami:${target.name}` })
+          .catch((e: Error) => ctx.log.error({ err: e, device }, 'publishing an AMI device state failed'));
       },
       refused: (target, what) => refused(target as AmiLink | undefined, what),
     }) : undefined;

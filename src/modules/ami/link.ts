@@ -6,6 +6,7 @@ import { eidOf, type AmiConfig, type AmiServerConfig } from './config.js';
 import { AmiConnection, type LinkState, type LinkStatistics } from './connection.js';
 import type { DeviceRelay, RelayTarget } from './device-relay.js';
 import type { PresenceRelay } from './presence-relay.js';
+import { LogThrottle } from './throttle.js';
 
 /** What the relay needs of a transport; AmiConnection (TCP) and ZmqConnection provide it. */
 export interface Transport {
@@ -48,13 +49,16 @@ export class AmiLink implements RelayTarget {
   readonly transport: Transport;
   devices: DeviceRelay | undefined;
   presence: PresenceRelay | undefined;
+  private readonly setVarWarnings = new LogThrottle();
+  private readonly countFailure: (() => void) | undefined;
 
   constructor(readonly server: AmiServerConfig, config: AmiConfig, private readonly log: Logger, factory: TransportFactory,
     counted?: TransportHandlers['counted']) {
     this.name = server.name;
+    this.countFailure = counted && (() => counted('failure'));
     this.eid = eidOf(server);
     this.transport = factory(server, config, log, {
-      up: () => void this.resynchronise(),
+      up: () => void this.resynchronise().catch((e: Error) => this.log.error({ err: e }, `resynchronising ${this.name} failed`)),
       event: (message) => this.event(message),
       down: () => {
         this.devices?.disconnected(this);
@@ -69,11 +73,14 @@ export class AmiLink implements RelayTarget {
   }
 
   setVar(variable: string, value: string): void {
+    const warn = (text: string, message?: string) => this.setVarWarnings.run((skipped) => this.log.warn(
+      { variable, value, message, ...(skipped > 0 ? { similarWarningsSkipped: skipped } : {}) }, text));
     this.transport.action('SetVar', { Variable: variable, Value: value }).then((response) => {
       if (response.response?.toLowerCase() !== 'success') {
-        this.log.warn({ variable, value, message: response.get('Message') }, `AMI ${this.name} refused SetVar ${variable}`);
+        this.countFailure?.();
+        warn(`AMI ${this.name} refused SetVar ${variable} (does its manager.conf user have write = call?)`, response.get('Message'));
       }
-    }, (e: Error) => this.log.warn({ variable, value }, `SetVar ${variable} on ${this.name} failed: ${e.message}`));
+    }, (e: Error) => warn(`SetVar ${variable} on ${this.name} failed: ${e.message}`));
   }
 
   private event(message: AmiMessage): void {

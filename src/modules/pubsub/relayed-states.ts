@@ -26,7 +26,8 @@ export class DeviceStateAnnouncer implements ItemObserver {
     const deviceNode = service.asterisk.eventNodes.deviceState;
     if (node.name !== deviceNode && !service.tree.ancestors(node).some((a) => a.node.name === deviceNode)) return;
     if (!service.asterisk.carriesAsteriskEvents(node.name, service.tree.ancestors(node).map((a) => a.node.name))) return;
-    void this.ctx.hooks.fire('device-state/published', { host: this.host, device: item.id, state, eid: payload.attrs.eid, publisher: item.publisher });
+    this.ctx.hooks.fire('device-state/published', { host: this.host, device: item.id, state, eid: payload.attrs.eid, publisher: item.publisher })
+      .catch((e: Error) => this.ctx.log.error({ err: e, device: item.id }, 'a device-state/published handler failed'));
   }
 
   retracted(service: PubSubService, node: PubSubNode, id: string): void {
