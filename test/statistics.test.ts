@@ -10,6 +10,7 @@ import { startTestServer, type TestServer } from './support/server.js';
 import { startClient, type LiveClient } from './support/xmpp-client.js';
 import { connectClient, type Connected } from './support/adhoc-client.js';
 import { RawClient, STREAM_OPEN } from './support/raw-client.js';
+import { BoshClient } from './support/bosh-client.js';
 
 // Node 20 has no global WebSocket; @xmpp/websocket uses the global one, as in a browser.
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
@@ -37,7 +38,7 @@ describe('statistics and health', () => {
 
   before(async () => {
     t = await startTestServer({ admins: ['admin@localhost'] });
-    for (const u of ['admin', 'alice', 'bob', 'carol']) await t.addUser(`${u}@localhost`);
+    for (const u of ['admin', 'alice', 'bob', 'carol', 'dave']) await t.addUser(`${u}@localhost`);
   });
   after(async () => {
     for (const c of open) await c.stop();
@@ -90,6 +91,11 @@ describe('statistics and health', () => {
     text = await metrics(t);
     assert.equal(sample(text, 'switchboard_offline_messages_delivered_total'), 1);
     assert.equal(sample(text, 'switchboard_sessions'), 3);
+
+    await new BoshClient(t.httpPort).login('dave');
+    text = await metrics(t);
+    assert.equal(sample(text, 'switchboard_connections{transport="bosh"}'), 1);
+    assert.equal(sample(text, 'switchboard_sessions'), 4);
   });
 
   it('gives administrators the statistics as an ad-hoc command, and refuses others', async () => {
