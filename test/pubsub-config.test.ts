@@ -34,6 +34,18 @@ describe('PubSub configuration', () => {
     olga.destroy();
   }));
 
+  it('lets only administrators create nodes with node-creation: admins; Asterisk autocreate still works', () => withServer({ admins: ['root@localhost'], pubsub: { 'node-creation': 'admins' } }, async (t) => {
+    await t.addUser('root@localhost', 'pw');
+    const olga = await connect(t, 'olga');
+    const root = await connect(t, 'root');
+    assertError(await iq(olga, pubsub("<create node='mine'/>")), 'forbidden', 403);
+    assertError(await iq(olga, pubsub('<create/>')), 'forbidden', 403);
+    assertResult(await iq(root, pubsub("<create node='mine'/>")));
+    assertResult(await iq(olga, pubsub("<subscribe node='device_state' jid='olga@localhost'/>")));
+    olga.destroy();
+    root.destroy();
+  }));
+
   it('serves each virtual host at the address given', () => withServer({ 'virtual-hosts': ['localhost', 'example.test'], pubsub: { address: 'events.{host}' } }, async (t) => {
     const olga = await connect(t, 'olga');
     const items = await iq(olga, "<query xmlns='http://jabber.org/protocol/disco#items'/>", 'get', 'localhost');

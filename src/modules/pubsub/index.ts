@@ -15,7 +15,7 @@ import { EntityCaps } from './caps.js';
 import { PEP_FEATURES, PepServices, hookPep } from './pep.js';
 import { PubSubProtocol, serviceFeatures } from './protocol.js';
 import { NS_SERVERINFO, addServerInfoField, publishServerInfo, withdrawServerInfo } from './serverinfo.js';
-import { NS_PUBSUB, PubSubService } from './service.js';
+import { NODE_CREATION_POLICIES, NS_PUBSUB, PubSubService } from './service.js';
 import { Subscriptions } from './subscriptions.js';
 import { DeviceStateAnnouncer, publishReportedStates } from './relayed-states.js';
 
@@ -52,8 +52,8 @@ const configSchema = z.object({
   'max-nodes-per-user': z.number().int().min(0).default(10000)
     .describe('Most nodes one account may create (max-nodes-exceeded beyond); an Asterisk creates one per device'),
   'auto-create': z.boolean().default(false).describe('Publishing to a missing node creates it (XEP-0060 auto-create), for everyone'),
-  'anonymous-create': z.boolean().default(false)
-    .describe('Anonymous users may create nodes on the PubSub service (they would outlive the account); otherwise forbidden. Their own PEP nodes stay in memory either way'),
+  'node-creation': z.enum(NODE_CREATION_POLICIES).default('registered')
+    .describe('Who may create nodes on the PubSub service: everyone, registered (not anonymous users, whose nodes would outlive them), admins; the others get forbidden. The nodes made for Asterisk and PEP are not concerned'),
   serverinfo: z.boolean().default(false)
     .describe("Publish server information (XEP-0485): announce urn:xmpp:serverinfo:0 and keep the domains served and the software in node 'serverinfo' of each host's PubSub service (opt-in; off withdraws the node)"),
   pep: z.boolean().default(true).describe("PEP (XEP-0163): each account's bare JID is a PubSub service of its own, with +notify filtering by entity caps"),
@@ -147,7 +147,7 @@ async function startService(ctx: ModuleContext, options: PubSubOptions, host: st
     maxItems: options['max-items'],
     maxNodesPerUser: options['max-nodes-per-user'],
     autoCreate: options['auto-create'],
-    anonymousCreate: options['anonymous-create'],
+    nodeCreation: options['node-creation'],
   }, asterisk, new DeviceStateAnnouncer(ctx, host, view));
   const subscriptions = new Subscriptions(service);
   await service.tree.load();
@@ -169,7 +169,7 @@ function startPep(ctx: ModuleContext, options: PubSubOptions): () => void {
     maxItems: options['max-items'],
     maxNodesPerUser: options['max-nodes-per-user'],
     autoCreate: true,
-    anonymousCreate: true,
+    nodeCreation: 'everyone',
   }, new EntityCaps(ctx));
   for (const f of [...serviceFeatures(), ...PEP_FEATURES]) ctx.feature(`${NS_PUBSUB}#${f}`);
   return hookPep(ctx, peps);

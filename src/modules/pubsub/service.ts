@@ -20,6 +20,9 @@ import { Notifier, itemElement } from './notify.js';
 
 export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 
+export const NODE_CREATION_POLICIES = ['everyone', 'registered', 'admins'] as const;
+export type NodeCreationPolicy = (typeof NODE_CREATION_POLICIES)[number];
+
 export interface ServiceLimits {
   /** Largest payload in bytes, whatever a node's pubsub#max_payload_size says. */
   maxItemSize: number;
@@ -29,8 +32,8 @@ export interface ServiceLimits {
   maxNodesPerUser: number;
   /** Publishing to a missing node creates it (XEP-0060 section 7.1.4, feature auto-create). */
   autoCreate: boolean;
-  /** Anonymous users may create nodes (which would outlive their account); otherwise forbidden. */
-  anonymousCreate: boolean;
+  /** Who may create nodes (section 8.1): anyone, not anonymous users (their nodes would outlive them), or administrators only. */
+  nodeCreation: NodeCreationPolicy;
 }
 
 /**
@@ -100,9 +103,7 @@ export class PubSubService {
     if (name === '') throw pubsubError('bad-request', 'nodeid-required', 'a node name cannot be empty');
     // XEP-0060 section 8.1.3.1: not allowed to create nodes is forbidden.
     if (this.pep && bare !== this.jid) throw forbidden('only the account itself creates its PEP nodes');
-    if (!this.pep && !this.limits.anonymousCreate && this.isAnonymous(bare)) {
-      throw forbidden('anonymous users may not create nodes here');
-    }
+    if (!this.pep) this.checkCreationPolicy(bare);
     if (!this.ctx.isAdmin(bare) && this.tree.countCreatedBy(bare) >= this.limits.maxNodesPerUser) {
       throw pubsubError('not-allowed', 'max-nodes-exceeded', `an account may create at most ${this.limits.maxNodesPerUser} nodes`);
     }
@@ -302,6 +303,12 @@ export class PubSubService {
     await this.store.retractItem(this.jid, node.name, id);
     if (node.lastItem?.id === id) node.lastItem = undefined;
     this.observer?.retracted(this, node, id);
+  }
+
+  private checkCreationPolicy(bare: string): void {
+    const policy = this.limits.nodeCreation;
+    if (policy === 'admins' && !this.ctx.isAdmin(bare)) throw forbidden('only administrators create nodes here');
+    if (policy === 'registered' && this.isAnonymous(bare)) throw forbidden('anonymous users may not create nodes here');
   }
 
   /** Whether a bare JID is an anonymous login's (the JID of one is used once, so any of its sessions tells). */
