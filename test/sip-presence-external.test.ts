@@ -15,6 +15,8 @@ import { BoshClient } from './support/bosh-client.js';
 import { startLoggedServer, startWatcher, writeMapping, sqliteTable, type LoggedServer, type ProxyTable } from './support/sip-presence.js';
 import type { LiveClient } from './support/xmpp-client.js';
 import type { RosterItem } from '../src/storage/types.js';
+import { buildConfig } from './support/server.js';
+import sipPresence from '../src/modules/sip-presence/index.js';
 
 const PHONE = 'alice@localhost/phone/100@pbx.example.com';
 
@@ -125,6 +127,14 @@ describe('SIP presence bridge, external output over BOSH', () => {
     await table.insert('sip:101@pbx.example.com', 'offline');
     const gone = await bob.waitFor(fromPhone(jid), 'unavailable presence', 15_000);
     assert.equal(gone.attrs.type, 'unavailable');
+  });
+
+  it('tells `switchboard check` that the BOSH server answers', async () => {
+    const options = buildConfig({ 'sip-presence': { enabled: true, mapping, output: 'external', domain: 'localhost', http: { enabled: true, allow: ['127.0.0.1'] },
+      external: { url: `http://127.0.0.1:${target.httpPort}/http-bind/` } } })['sip-presence'] as never;
+    const result = (await sipPresence.check!(options))!;
+    assert.deepEqual(result.problems, []);
+    assert.ok(result.lines.includes(`BOSH http://127.0.0.1:${target.httpPort}/http-bind/: answers`), result.lines.join('\n'));
   });
 
   it('logs a refused login with the mapping line, and tries again only at the next report', async () => {

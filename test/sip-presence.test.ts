@@ -12,7 +12,8 @@ import pg from 'pg';
 import type { Element as XmppElement } from '@xmpp/xml';
 import { startLoggedServer, startWatcher, writeMapping, sqliteTable, postgresTable, TABLE_SQLITE, TABLE_POSTGRES, type LoggedServer, type ProxyTable } from './support/sip-presence.js';
 import type { LiveClient } from './support/xmpp-client.js';
-import { buildConfig } from './support/server.js';
+import { buildConfig, freePorts } from './support/server.js';
+import sipPresence from '../src/modules/sip-presence/index.js';
 
 const TOKEN = 'sip-presence-test-token-0123456789';
 const ALICE_PHONE = 'alice@localhost/phone/100@pbx.example.com';
@@ -341,5 +342,30 @@ describe('SIP presence bridge, configuration and address restriction', () => {
     } finally {
       await open.stop();
     }
+  });
+
+  it('tells `switchboard check` about the mapping, the table and the BOSH server, taking no row', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-sip-'));
+    const mapping = writeMapping(dir, ['sip:100@pbx.example.com,alice,,123456', 'not-a-uri,x,y,1']);
+    const table = sqliteTable(join(dir, 'proxy.db'));
+    await table.insert('sip:100@pbx.example.com', 'online');
+    await table.insert('sip:100@pbx.example.com', 'offline');
+    await table.close();
+    const options = (extra: Record<string, unknown>) => buildConfig({ 'sip-presence': { enabled: true, mapping, ...extra } })['sip-presence'] as never;
+    const good = (await sipPresence.check!(options({ table: { enabled: true, path: join(dir, 'proxy.db') } })))!;
+    assert.deepEqual(good.problems, []);
+    assert.deepEqual(good.lines, [`mapping ${mapping}: 1 phones, output internal`, `${join(dir, 'proxy.db')} table sip_presence: readable, 2 rows waiting`]);
+    assert.match(good.warnings![0]!, /line 2: "not-a-uri" is not a SIP URI/);
+    const again = (await sipPresence.check!(options({ table: { enabled: true, path: join(dir, 'proxy.db') } })))!;
+    assert.match(again.lines[1]!, /2 rows waiting/, 'the check takes nothing out of the table');
+    const [closedPort] = await freePorts(1);
+    const bad = (await sipPresence.check!(options({
+      table: { enabled: true, path: join(dir, 'missing.db') }, output: 'external', domain: 'localhost',
+      http: { enabled: true, token: TOKEN }, external: { url: `http://127.0.0.1:${closedPort}/http-bind/` },
+    })))!;
+    assert.equal(bad.problems!.length, 2, bad.problems!.join('\n'));
+    assert.match(bad.problems![0]!, /missing\.db table sip_presence: unable to open database file/);
+    assert.match(bad.problems![1]!, new RegExp(`BOSH http://127.0.0.1:${closedPort}/http-bind/: fetch failed`));
+    assert.equal(await sipPresence.check!(buildConfig({})['sip-presence'] as never), undefined, 'nothing to say when off');
   });
 });

@@ -14,6 +14,7 @@ import { InternalOutput } from './internal-output.js';
 import { ExternalOutput } from './external-output.js';
 import { PostgresTable, SqliteTable, TablePoller, type TableRow } from './table-poller.js';
 import { EVENTS_PATH, registerHttpInput } from './http-input.js';
+import { checkBridge } from './check.js';
 
 const tableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'a table name: letters, digits and _, optionally schema.table');
 
@@ -72,6 +73,7 @@ export default defineModule({
   description: 'SIP presence bridge (seed 003): phone registrations and calls from a database table or HTTP become XMPP presence, inside Switchboard or over BOSH to another server',
   specs: ['XEP-0124', 'XEP-0206'],
   config: configSchema,
+  check: (o) => (o.enabled ? checkBridge(o) : Promise.resolve(undefined)),
   async setup(ctx) {
     const o = ctx.config;
     if (!o.enabled) return;
