@@ -16,6 +16,8 @@ import { VERSION } from './modules/version.js';
 import { IniImportError, importZmqAmiBroker } from './modules/ami/ini-import.js';
 import { openStorage } from './storage/index.js';
 import type { Credentials, Storage } from './storage/types.js';
+import { TokenError, TokenStore } from './modules/http-api/tokens.js';
+import type { ApiScope } from './http/api-registry.js';
 
 export const USAGE = `Usage: switchboard <command> [options]
 
@@ -27,6 +29,10 @@ Commands:
   user passwd JID [--password P]   Change an account's password
   user delete JID                  Delete an account and everything stored for it
   user list [DOMAIN]               List the accounts of a virtual host (default: all of them)
+  token create [--admin JID] [--scope admin|read] [--days N] [--name TEXT]
+                                   Create an API token for the HTTP management API (printed once)
+  token list                       List the API tokens (never their secrets)
+  token revoke ID                  Revoke an API token
   import zmq-ami-broker FILE [--username U --secret S]
                                    Print the ami: section of the configuration for a
                                    zmq-ami-broker config.ini (with --username and --secret
@@ -37,6 +43,11 @@ Options:
                       ${DEFAULT_CONFIG_FILE} if it exists, else built-in defaults)
   --password P        Password for user add and user passwd; without it, one line is read
                       from standard input (safer: command lines are visible to other users)
+  --admin JID         token create: the administrator the token acts for (default: the first
+                      of admins in the configuration)
+  --scope S           token create: admin (read and change, the default) or read (GET only)
+  --days N            token create: days until the token expires (default 90)
+  --name TEXT         token create: what the token is for
   -h, --help          Show this help
   -v, --version       Show the version
 
@@ -53,6 +64,10 @@ interface Options {
   password?: string;
   username?: string;
   secret?: string;
+  admin?: string;
+  scope?: string;
+  days?: string;
+  name?: string;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -65,6 +80,10 @@ export async function main(argv: string[]): Promise<number> {
         password: { type: 'string' },
         username: { type: 'string' },
         secret: { type: 'string' },
+        admin: { type: 'string' },
+        scope: { type: 'string' },
+        days: { type: 'string' },
+        name: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -83,6 +102,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if ((values.username !== undefined || values.secret !== undefined) && command !== 'import') {
       throw new UsageError('--username and --secret only go with import zmq-ami-broker');
+    }
+    if ([values.admin, values.scope, values.days, values.name].some((v) => v !== undefined) && !(command === 'token' && args[0] === 'create')) {
+      throw new UsageError('--admin, --scope, --days and --name only go with token create');
     }
     return await run(command, args, values);
   } catch (e) {
@@ -116,6 +138,8 @@ function run(command: string, args: string[], options: Options): Promise<number>
       return printConfig(options);
     case 'user':
       return user(args, options);
+    case 'token':
+      return token(args, options);
     case 'import':
       return importConfig(args, options);
     default:
@@ -172,7 +196,11 @@ async function start(options: Options): Promise<number> {
       throw new CommandError(`cannot start: ${(e as Error).message}`);
     }
     logging.announce({ modules: server.moduleNames, listeners: server.addresses.map((a) => `${a.name} ${a.host}:${a.port}`), configDump: files.configDump }, 'started');
+    // SIGHUP reads the configuration file again, as POST /api/v1/config/reload does (core/reload.ts).
+    const onHangup = () => { server.reload().catch((e: unknown) => log.error({ err: e }, 'configuration reload refused; nothing changed')); };
+    process.on('SIGHUP', onHangup);
     const signal = await stopRequest.received;
+    process.off('SIGHUP', onHangup);
     log.info({ signal }, 'stopping');
     // A second signal while stopping means "stop now", as people press Ctrl-C again when a stop hangs.
     const impatience = nextStopSignal();
@@ -289,6 +317,48 @@ async function user([action, ...args]: string[], options: Options): Promise<numb
         if (!(await users.delete(domain, local))) throw new CommandError(`${jid} does not exist`);
         console.log(`deleted ${jid}`);
         break;
+    }
+  });
+}
+
+/** API tokens of the HTTP management API (modules/http-api/tokens.ts), in the server's storage. */
+async function token([action, ...args]: string[], options: Options): Promise<number> {
+  const usage: Record<string, [number, string]> = {
+    create: [0, 'token create [--admin JID] [--scope admin|read] [--days N] [--name TEXT]'],
+    list: [0, 'token list'],
+    revoke: [1, 'token revoke ID'],
+  };
+  if (action === undefined || !(action in usage)) {
+    throw new UsageError(action === undefined ? 'usage: switchboard token create|list|revoke ...' : `unknown token command "${action}"`);
+  }
+  const [count, text] = usage[action]!;
+  expectArguments(args, count, count, text);
+  const { config } = await loadConfig({ file: options.config });
+  if (action === 'create') {
+    const admin = options.admin === undefined ? config.admins[0] : accountOf(options.admin, config).jid;
+    if (admin === undefined) throw new CommandError('no administrator to create the token for: name one with --admin, or list one in admins');
+    if (!config.admins.includes(admin)) throw new CommandError(`${admin} is not one of admins in the configuration: a token acts for a server administrator`);
+    const days = options.days === undefined ? 90 : Number(options.days);
+    return withStorage(config, async (storage) => {
+      try {
+        const { token: secret, info } = await new TokenStore(storage).create({ admin, scope: (options.scope ?? 'admin') as ApiScope, days, name: options.name });
+        console.log(secret);
+        console.error(`token ${info.id} (${info.scope}) acts for ${info.admin}, expires ${info.expiresAt}; it is not shown again`);
+      } catch (e) {
+        if (e instanceof TokenError) throw new CommandError(e.message);
+        throw e;
+      }
+    });
+  }
+  return withStorage(config, async (storage) => {
+    const tokens = new TokenStore(storage);
+    if (action === 'revoke') {
+      if (!(await tokens.revoke(args[0]!))) throw new CommandError(`there is no API token ${args[0]}`);
+      console.log(`revoked ${args[0]}`);
+      return;
+    }
+    for (const t of await tokens.list()) {
+      console.log([t.id, t.scope, t.admin, `expires ${t.expiresAt}${t.expired ? ' (expired)' : ''}`, t.name].join('\t'));
     }
   });
 }
