@@ -83,6 +83,8 @@ export class Membership {
     this.unsubscribers.push(
       bus.subscribe(`${prefix}.heartbeat`, (m) => this.heard(m.data as Heartbeat)),
       bus.subscribe(`${prefix}.leave`, (m) => this.left(m.data as { node: string; inc: string })),
+      // A death witnessed rather than inferred from silence (the primary of `workers` sees a worker exit).
+      bus.subscribe(`${prefix}.dead`, (m) => this.left(m.data as { node: string; inc: string }, 'dead')),
       bus.onStatus((status) => {
         if (status !== 'connected') return;
         // Back on the bus: everyone gets a fresh allowance, and we announce ourselves at once.
@@ -170,10 +172,10 @@ export class Membership {
     this.emit((l) => l.heartbeat?.(beat));
   }
 
-  private left({ node: name, inc }: { node: string; inc: string }): void {
+  private left({ node: name, inc }: { node: string; inc: string }, reason: 'left' | 'dead' = 'left'): void {
     const node = typeof name === 'string' ? this.nodes.get(name) : undefined;
     if (!node || node.state !== 'connected' || node.incarnation !== inc || name === this.o.nodeName) return;
-    this.markGone(node, 'left');
+    this.markGone(node, reason);
   }
 
   /** Declares dead the nodes silent for too long; exposed for tests with a fake clock. */
