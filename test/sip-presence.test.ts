@@ -155,6 +155,19 @@ describe('SIP presence bridge, internal output, SQLite table and HTTP', () => {
     await expectPresence(bob, ALICE_PHONE, 'unavailable');
   });
 
+  it('waits, without an error, while the proxy holds the table\'s write lock', async () => {
+    await table.exec('BEGIN IMMEDIATE');
+    await table.insert('sip:100@pbx.example.com', 'online');
+    try {
+      await t.waitForLog((l) => /table locked by a writer/.test(l.msg), 'a poll that found the table locked');
+    } finally {
+      await table.exec('COMMIT');
+    }
+    await expectPresence(bob, ALICE_PHONE, 'available');
+    await table.insert('sip:100@pbx.example.com', 'offline');
+    await expectPresence(bob, ALICE_PHONE, 'unavailable');
+  });
+
   it('takes a phone offline when it stays silent past its expiry', async () => {
     await table.insert('sip:100@pbx.example.com', 'online', 1);
     await expectPresence(bob, ALICE_PHONE, 'available');

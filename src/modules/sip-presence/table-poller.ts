@@ -14,7 +14,8 @@
 // The drivers are the project's own (better-sqlite3, pg). A table that is missing, a database
 // that is down or restarting: the poll fails, is logged once (and once more when it works
 // again), and the next poll tries again on a fresh connection. Nothing is taken from the table
-// unless the statement succeeds, so nothing is half applied.
+// unless the statement succeeds, so nothing is half applied. An SQLite table locked by the
+// proxy's write is no error: its rows wait for the next poll.
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -26,11 +27,21 @@ export interface TableRow {
   expires: unknown;
 }
 
+/** The proxy holds the table's write lock: its rows wait for the next poll; nothing is wrong. */
+export class TableBusy extends Error {
+  constructor() {
+    super('the table is locked by a writer');
+  }
+}
+
 export interface TableSource {
   /** Takes up to `limit` of the oldest rows out of the table. */
   take(limit: number): Promise<TableRow[]>;
   close(): Promise<void>;
 }
+
+/** Longest wait, in milliseconds, for the proxy's write lock on an SQLite table. */
+const BUSY_TIMEOUT_MS = 100;
 
 /** Rows taken per poll: a burst larger than this is spread over the next polls. */
 const BATCH = 500;
@@ -45,10 +56,12 @@ export class SqliteTable implements TableSource {
 
   async take(): Promise<TableRow[]> {
     try {
-      // Opened per use after a failure: the proxy may have recreated the file.
-      this.db ??= new Database(this.path, { fileMustExist: true, timeout: 5000 });
+      // Opened per use after a failure: the proxy may have recreated the file. better-sqlite3 is
+      // synchronous, so a short busy timeout: the server must not stall while the proxy writes.
+      this.db ??= new Database(this.path, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
       return this.db.prepare<[], TableRow>(takeSql(this.table)).all();
     } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_BUSY') throw new TableBusy();
       this.db?.close();
       this.db = undefined;
       throw e;
@@ -110,6 +123,10 @@ export class TablePoller {
     try {
       rows = await this.source.take(BATCH);
     } catch (e) {
+      if (e instanceof TableBusy) {
+        this.log.debug({ table: this.describe }, 'SIP presence table locked by a writer: its rows wait for the next poll');
+        return;
+      }
       const message = (e as Error).message;
       if (message !== this.lastError) this.log.error({ table: this.describe, error: message }, 'cannot read the SIP presence table; trying again every poll');
       this.lastError = message;
