@@ -3,13 +3,13 @@
 // API module, as they add ad-hoc commands to the command registry: the PubSub module adds its
 // node list, device states and mailboxes. One registry per server, keyed by the server's hooks.
 //
-// Locating a user ("which resources, from which address, since when") goes through `locate`,
-// which answers for this node; a cluster replaces it with `wrapLocator`, keeping the local
-// answer as one part of the cluster-wide one.
+// Locating a user ("which resources, from which address, since when") goes through `locate`.
+// It reads the session manager, which in cluster mode also holds the other nodes' sessions (from
+// the cluster's session directory, cluster/directory.ts): the answer is cluster-wide, each
+// resource naming its node. Another source (an OpenSIPS location table, say) can replace or
+// extend it with `wrapLocator`.
 import type { IncomingMessage } from 'node:http';
-import { hostname } from 'node:os';
 import type { ModuleContext } from '../core/modules.js';
-import type { ClientSession } from '../core/session.js';
 
 export type ApiMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -79,22 +79,22 @@ export type Locator = (bare: string) => Promise<Location[]>;
 
 export class ApiRegistry {
   private readonly table: ApiRoute[] = [];
-  /** When each session was bound: the "since" of locate (held weakly, gone with the session). */
-  private readonly boundAt = new WeakMap<ClientSession, Date>();
   private locator: Locator;
 
-  constructor(ctx: Pick<ModuleContext, 'hooks' | 'sessions'>, readonly node = hostname()) {
-    ctx.hooks.on('session/bound', (session) => { this.boundAt.set(session, new Date()); }, 1000);
-    this.locator = async (bare) => ctx.sessions.resources(bare).map((s) => ({
-      jid: s.jid.full,
-      resource: s.jid.resource,
-      address: s.remoteAddress,
-      since: this.boundAt.get(s)?.toISOString(),
-      secure: s.secure,
-      available: s.presence !== undefined,
-      priority: s.priority,
-      node: this.node,
-    }));
+  constructor(ctx: Pick<ModuleContext, 'sessions' | 'cluster'>) {
+    this.locator = async (bare) => ctx.sessions.resources(bare).map((s) => {
+      const since = ctx.cluster.boundSince(s);
+      return {
+        jid: s.jid.full,
+        resource: s.jid.resource,
+        address: s.remoteAddress,
+        since: since === undefined ? undefined : new Date(since).toISOString(),
+        secure: s.secure,
+        available: s.presence !== undefined,
+        priority: s.priority,
+        node: s.node ?? ctx.cluster.nodeName,
+      };
+    });
   }
 
   /** Adds a route; returns a remover. Adding the same method and path twice is a programming error. */
@@ -125,7 +125,7 @@ export class ApiRegistry {
     return allowed.length ? { allowed } : undefined;
   }
 
-  /** Where a user is connected: this node's sessions, or the whole cluster once a cluster has wrapped it. */
+  /** Where a user is connected: on every node of the cluster (or this one alone). */
   locate(bare: string): Promise<Location[]> {
     return this.locator(bare);
   }
@@ -163,11 +163,8 @@ function matchPath(template: string, path: string): Record<string, string> | und
 
 const registries = new WeakMap<object, ApiRegistry>();
 
-/**
- * The server's API registry (one per server: keyed by its hooks object). Created by the first
- * module that asks, during setup, so it sees every session bound afterwards.
- */
-export function apiRegistry(ctx: Pick<ModuleContext, 'hooks' | 'sessions'>): ApiRegistry {
+/** The server's API registry (one per server: keyed by its hooks object). */
+export function apiRegistry(ctx: Pick<ModuleContext, 'hooks' | 'sessions' | 'cluster'>): ApiRegistry {
   let r = registries.get(ctx.hooks);
   if (!r) registries.set(ctx.hooks, (r = new ApiRegistry(ctx)));
   return r;

@@ -3,7 +3,6 @@
 // VHost Manager on vhost-man) in the token's administrator's name, so that the rules (max users,
 // reserved names, configured hosts that cannot be removed, the account/deleted cleanup) are the
 // very ones of the XMPP side; reads go to the registries directly.
-import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { ModuleContext } from '../../core/modules.js';
 import { ApiError, type ApiRegistry, type ApiRequest, type ApiRoute } from '../../http/api-registry.js';
@@ -108,8 +107,9 @@ export function coreRoutes(ctx: ModuleContext, registry: ApiRegistry): ApiRoute[
     return domain ? [knownHost(domain).domain] : ctx.vhosts.served();
   };
 
-  const sessionJson = (s: { jid: JID; remoteAddress: string; secure: boolean; presence: unknown; priority: number; anonymous: boolean }) => ({
+  const sessionJson = (s: { jid: JID; remoteAddress: string; secure: boolean; presence: unknown; priority: number; anonymous: boolean; node?: string }) => ({
     jid: s.jid.full, address: s.remoteAddress, secure: s.secure, available: s.presence !== undefined, priority: s.priority, anonymous: s.anonymous,
+    node: s.node ?? ctx.cluster.nodeName,
   });
 
   return [
@@ -152,7 +152,7 @@ export function coreRoutes(ctx: ModuleContext, registry: ApiRegistry): ApiRoute[
       },
     },
     {
-      method: 'GET', path: '/sessions', scope: 'read', summary: 'List the sessions bound on this node',
+      method: 'GET', path: '/sessions', scope: 'read', summary: 'List the sessions (in a cluster, those of every node)',
       handle(request) {
         const domains = new Set(domainsOf(request));
         const sessions = [...ctx.sessions.all()].filter((s) => domains.has(s.jid.domain)).map(sessionJson)
@@ -218,7 +218,7 @@ export function coreRoutes(ctx: ModuleContext, registry: ApiRegistry): ApiRoute[
         for (const host of hosts) users[host] = (await ctx.storage.users.list(host)).length;
         return {
           body: {
-            node: hostname(),
+            node: ctx.cluster.nodeName,
             uptimeSeconds: Math.round(process.uptime()),
             sessions: ctx.sessions.size,
             registeredUsers: users,
