@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { Element as XmppElement } from '@xmpp/xml';
 import { startLoggedServer, startWatcher, writeMapping, sqliteTable, postgresTable, TABLE_SQLITE, TABLE_POSTGRES, type LoggedServer, type ProxyTable } from './support/sip-presence.js';
-import type { LiveClient } from './support/xmpp-client.js';
+import { startClient, type LiveClient } from './support/xmpp-client.js';
+import { xml } from '@xmpp/client';
 import { buildConfig, freePorts } from './support/server.js';
 import sipPresence from '../src/modules/sip-presence/index.js';
 
@@ -110,6 +111,26 @@ describe('SIP presence bridge, internal output, SQLite table and HTTP', () => {
     } finally {
       await dave.xmpp.stop();
     }
+    await table.insert('sip:100@pbx.example.com', 'offline');
+    await expectPresence(bob, ALICE_PHONE, 'unavailable');
+  });
+
+  it('refuses requests to the phone\'s resource, and takes the resource over from a client that had it', async () => {
+    const squatter = await startClient(t.port, 'alice', { resource: 'phone/100@pbx.example.com' });
+    let streamError: string | undefined;
+    squatter.xmpp.on('element', (el: XmppElement) => { if (el.is('error', 'http://etherx.jabber.org/streams')) streamError = (el.children[0] as XmppElement).name; });
+    await table.insert('sip:100@pbx.example.com', 'online');
+    await expectPresence(bob, ALICE_PHONE, 'available');
+    for (let i = 0; i < 100 && !streamError; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(streamError, 'conflict');
+    await squatter.xmpp.stop().catch(() => {});
+    await bob.xmpp.send(xml('iq', { type: 'get', to: ALICE_PHONE, id: 'v1' }, xml('query', { xmlns: 'jabber:iq:version' })));
+    const iqError = await bob.waitFor((s) => s.is('iq') && s.attrs.id === 'v1', 'the IQ error');
+    assert.equal(iqError.attrs.type, 'error');
+    assert.ok(iqError.getChild('error')!.getChild('service-unavailable'), iqError.toString());
+    await bob.xmpp.send(xml('message', { type: 'chat', to: ALICE_PHONE, id: 'm1' }, xml('body', {}, 'hello phone')));
+    const messageError = await bob.waitFor((s) => s.is('message') && s.attrs.id === 'm1', 'the message error');
+    assert.equal(messageError.attrs.type, 'error');
     await table.insert('sip:100@pbx.example.com', 'offline');
     await expectPresence(bob, ALICE_PHONE, 'unavailable');
   });

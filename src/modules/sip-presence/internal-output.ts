@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ModuleContext } from '../../core/modules.js';
 import type { ClientSession } from '../../core/session.js';
-import { StanzaError, type StreamError } from '../../core/errors.js';
+import { StanzaError, StreamError } from '../../core/errors.js';
 import { JID, parseJid } from '../../jid.js';
 import { xml, type Element } from '../../xml/element.js';
 import type { Availability } from './state-machine.js';
@@ -107,7 +107,11 @@ export class InternalOutput implements PresenceOutput {
       });
       const replaced = this.ctx.sessions.add(session);
       this.sessions.set(phone.uri, session);
-      if (replaced) replaced.close();
+      // RFC 6120 7.7.2.2, as for any new session of a full JID: the one it replaces ends with conflict.
+      if (replaced) {
+        replaced.close(new StreamError('conflict', 'replaced by the presence of a SIP phone'));
+        await this.ctx.hooks.fire('session/closed', replaced);
+      }
       await this.ctx.hooks.fire('session/bound', session);
     }
     const busy = availability === 'on-the-phone';
