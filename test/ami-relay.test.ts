@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from './support/server.js';
 import { AmiSimulator } from './support/ami-simulator.js';
-import { assertResult, connect, iq, pubsub, SERVICE, NS_EVENT } from './support/pubsub.js';
+import { assertResult, connect, form, iq, pubsub, SERVICE, NS_EVENT } from './support/pubsub.js';
 import type { RawClient } from './support/raw-client.js';
 import { eidOf } from '../src/modules/ami/config.js';
 
@@ -162,6 +162,37 @@ describe('AMI relay between three Asterisk servers and XMPP', () => {
     await b.waitFor(() => b.loginAttempts > logins && b.connectedSessions === 1, 'B reconnected after the silent connection');
     a.changeDevice('SIP/102', 'INUSE');
     await b.waitFor(() => b.devices.get('Custom:SIP/102') === 'INUSE', 'relaying again');
+  });
+});
+
+describe('AMI relay with XMPP Asterisks in collection mode (XEP-0248)', () => {
+  it('publishes AMI states to leaves of the device_state collection, and relays states published to its leaves', async () => {
+    const [a, b] = [new AmiSimulator('A'), new AmiSimulator('B')];
+    for (const sim of [a, b]) await sim.start();
+    const t = await startTestServer({
+      ami: { servers: [a, b].map((sim) => ({ name: sim.name, host: '127.0.0.1', port: sim.port, username: 'relay', secret: 'amipw' })) },
+    });
+    await t.addUser('pbx@localhost', 'pw');
+    const pbx = await connect(t, 'pbx', 'astvoip1');
+    try {
+      // As res_xmpp with collection_nodes=yes subscribes: this makes device_state a collection.
+      const options = `<options>${form('http://jabber.org/protocol/pubsub#subscribe_options', { 'pubsub#subscription_type': 'items', 'pubsub#subscription_depth': 'all' })}</options>`;
+      assertResult(await iq(pbx, pubsub(`<subscribe node='device_state' jid='pbx@localhost'/>${options}`)));
+      for (const sim of [a, b]) await sim.waitFor(() => sim.connectedSessions === 1, 'the relay logged in');
+      a.changeDevice('SIP/700', 'RINGING');
+      const event = await pbx.waitFor((s) => s.name === 'message' && s.getChild('event', NS_EVENT)?.getChild('items')?.attrs.node === 'SIP/700', 5000, 'the leaf SIP/700 event');
+      const state = event.getChild('event', NS_EVENT)!.getChild('items')!.getChild('item')!.getChild('state', 'http://asterisk.org')!;
+      assert.equal(state.text(), 'RINGING');
+      assert.equal(state.attrs.eid, eidOf({ name: 'A' }));
+      // res_xmpp in collection mode publishes to a leaf named after the device.
+      assertResult(await iq(pbx, pubsub("<publish node='SIP/800'><item id='SIP/800'>"
+        + `<state xmlns='http://asterisk.org' eid='${XMPP_EID}' cachable='1'>INUSE</state></item></publish>`)));
+      for (const sim of [a, b]) await sim.waitFor(() => sim.devices.get('Custom:SIP/800') === 'INUSE', 'Custom:SIP/800 from a collection leaf');
+    } finally {
+      pbx.destroy();
+      await t.stop(true);
+      for (const sim of [a, b]) await sim.stop();
+    }
   });
 });
 

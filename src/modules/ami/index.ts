@@ -23,6 +23,9 @@ export default defineModule({
     const config = ctx.config;
     if (config.servers.length === 0) return;
     const host = (config['virtual-host'] ?? ctx.core['virtual-hosts'][0])?.toLowerCase();
+    if (config.xmpp && host && !ctx.vhosts.served().includes(host)) {
+      ctx.log.warn({ host }, `ami.virtual-host ${host} is not a served virtual host: AMI states will not reach XMPP`);
+    }
     const metrics = linkMetrics(ctx);
     const factory: TransportFactory = (server, c, log, handlers) => (server.transport === 'zmq' ? zmqTransport : tcpTransport)(server, c, log, handlers);
     const links = config.servers.map((server) => new AmiLink(server, config, ctx.log.child({ ami: server.name }), factory,
