@@ -6,6 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect as connectTcp } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,35 @@ async function waitUntil(check: () => boolean, what: string, timeoutMs = 15_000)
   }
 }
 
+/**
+ * Opens a stream from a given loopback source address (127.0.0.x: banning it leaves the other
+ * tests' 127.0.0.1 alone) and tries `attempts` wrong passwords; resolves to everything received.
+ */
+function wrongPasswords(port: number, from: string, attempts: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp({ port, host: '127.0.0.1', localAddress: from });
+    let received = '';
+    let tried = 0;
+    const attempt = () => {
+      tried++;
+      socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('\0alice\0wrong').toString('base64')}</auth>`);
+    };
+    socket.on('connect', () => socket.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`));
+    socket.on('data', (d) => {
+      const before = received;
+      received += d.toString();
+      if (!before.includes('</stream:features>') && received.includes('</stream:features>')) {
+        if (attempts > 0) attempt();
+        else socket.end();
+      }
+      else if ((received.match(/<\/failure>/g) ?? []).length === tried && tried < attempts && received.length > before.length && received.endsWith('</failure>')) attempt();
+    });
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+    setTimeout(() => { socket.destroy(); }, 10_000).unref();
+  });
+}
+
 const presenceFrom = (jid: string, type?: string) => (s: Element) =>
   s.name === 'presence' && s.attrs.from === jid && s.attrs.type === type;
 
@@ -46,6 +76,7 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
   const overrides = (name: string) => ({
     storage,
     admins: ['admin@localhost'],
+    bans: { 'auth-failures': 3, 'ban-time': 600 },
     'cluster-mode': true,
     cluster: { 'nats-url': nats.url, 'node-name': name, 'heartbeat-interval': 0.3, 'max-inactivity-time': 2.5, 'request-timeout': 3 },
   });
@@ -181,6 +212,39 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
       // Not for ordinary users.
       alice.send("<iq type='get' to='cl-comp@localhost' id='d1'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>");
       assert.equal((await alice.waitForName('iq', { id: 'd1' })).attrs.type, 'error');
+    } finally {
+      await admin.stop();
+    }
+  });
+
+  it('an address failing to authenticate on one node is banned on every node; an administrator lifts and sets bans', async () => {
+    const tries = await wrongPasswords(node2.port, '127.0.0.2', 3);
+    assert.equal((tries.match(/<not-authorized\/>/g) ?? []).length, 3, tries);
+    for (const port of [node1.port, node3Ports.port, node2.port]) {
+      let refused = '';
+      const deadline = Date.now() + 10_000;
+      while (!refused.includes('banned')) {
+        assert.ok(Date.now() < deadline, `refused on ${port}: ${refused}`);
+        refused = await wrongPasswords(port, '127.0.0.2', 0);
+      }
+      assert.match(refused, /<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/><text[^>]*>your address is banned until /);
+    }
+    // Other addresses are not affected.
+    assert.ok((await wrongPasswords(node1.port, '127.0.0.3', 1)).includes('<not-authorized/>'));
+
+    const admin = await connectClient(node1.port, 'admin');
+    try {
+      const listed = await admin.command('sess-man@localhost', 'urn:switchboard:bans#list');
+      assert.ok(listed.values.bans!.some((b) => b.startsWith('127.0.0.2 until ')), listed.values.bans!.join(' | '));
+      const lifted = await admin.command('sess-man@localhost', 'urn:switchboard:bans#unban', { fields: { address: '127.0.0.2' } });
+      assert.match(lifted.notes[0]!.text, /lifted on 3 node\(s\)/);
+      assert.ok((await wrongPasswords(node3Ports.port, '127.0.0.2', 1)).includes('<not-authorized/>'), 'node3 accepts 127.0.0.2 again');
+      const banned = await admin.command('sess-man@localhost', 'urn:switchboard:bans#ban', { fields: { address: '127.0.0.4', seconds: '300' } });
+      assert.match(banned.notes[0]!.text, /banned until .* on 3 node\(s\)/);
+      assert.match(await wrongPasswords(node2.port, '127.0.0.4', 0), /your address is banned/);
+      const bad = await admin.commandError('sess-man@localhost', 'urn:switchboard:bans#ban', { fields: { address: 'not-an-address' } });
+      assert.equal(bad.condition, 'bad-request');
+      await admin.command('sess-man@localhost', 'urn:switchboard:bans#unban', { fields: { address: '127.0.0.4' } });
     } finally {
       await admin.stop();
     }

@@ -48,6 +48,8 @@ export interface ServerEvents {
    * the client gets.
    */
   'account/authenticating': { domain: string; username: string; anonymous: boolean; refusal?: string };
+  /** An authentication attempt failed on wrong credentials (SASL not-authorized or jabber:iq:auth). */
+  'auth/failed': { address: string; domain: string };
   /**
    * disco#items of a virtual host (no node) is being answered for `from`: handlers append
    * items, which may depend on who asks (admin components are shown to administrators only).

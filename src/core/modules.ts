@@ -13,6 +13,7 @@ import type { Disposer, ModuleDefinition } from './module-definition.js';
 import type { HttpRoutes } from '../http/server.js';
 import type { VhostRegistry } from './vhosts.js';
 import type { Cluster } from '../cluster/node.js';
+import type { Admission } from './admission.js';
 import type { Metrics } from './metrics.js';
 import type { ReloadHandler, ReloadReport } from './reload.js';
 
@@ -60,6 +61,8 @@ export interface ModuleContext<C = unknown> {
   vhosts: VhostRegistry;
   /** The cluster: cluster-wide requests, the nodes; works the same on a single node. */
   cluster: Cluster;
+  /** Who may connect: the per-address cap on unauthenticated connections, and address bans. */
+  admission: Admission;
 }
 
 export interface LoadedModule {

@@ -441,8 +441,14 @@ export class ClientStream implements ClientSession, CountedStream, WatchedConnec
     this.countedUnauthenticated = false;
   }
 
+  /** Wrong credentials: modules may act on the address (attacker bans). */
+  private authFailed(): void {
+    this.server.track(this.server.hooks.fire('auth/failed', { address: this.remoteAddress, domain: this.domain }));
+  }
+
   private saslFailure(condition: string, text?: string): void {
     this.transport.sendElement(xml('failure', { xmlns: NS_SASL }, xml(condition), text ? xml('text', { 'xml:lang': 'en' }, text) : undefined));
+    if (condition === 'not-authorized') this.authFailed();
     if (condition === 'not-authorized' && ++this.authFailures >= MAX_AUTH_FAILURES) {
       this.server.log.warn({ ip: this.remoteAddress, domain: this.domain }, 'too many failed authentication attempts');
       this.close(new StreamError('policy-violation', 'too many failed authentication attempts'));
@@ -527,6 +533,7 @@ export class ClientStream implements ClientSession, CountedStream, WatchedConnec
     const credentials = await this.server.storage.users.get(this.domain, jid.local);
     if (!credentials || !(await verifyPasswordAsync(credentials, password))) {
       this.server.stats.authFailed('jabber:iq:auth');
+      this.authFailed();
       if (++this.authFailures >= MAX_AUTH_FAILURES) return this.close(new StreamError('policy-violation', 'too many failed authentication attempts'));
       return reply(new StanzaError('not-authorized'));
     }

@@ -17,6 +17,8 @@ import vhostMan from './vhosts.js';
 import anonymous from './anonymous.js';
 import forwarding from './forwarding.js';
 import scripts from './scripts.js';
+import cluster from './cluster.js';
+import bans from './bans.js';
 import httpApi from './http-api/index.js';
 import xmlCurl from './xml-curl/index.js';
 import statistics from './statistics.js';
@@ -25,4 +27,4 @@ import adminWeb from './admin-web/index.js';
 import sipPresence from './sip-presence/index.js';
 
 export const allModules: ModuleDefinition[] = [disco, roster, presence, message, register, version, ping, time, amp, lastActivity, pubsub,
-  adhoc, admin, vhostMan, anonymous, forwarding, scripts, statistics, ami, adminWeb, sipPresence, httpApi, xmlCurl] as ModuleDefinition[];
+  adhoc, admin, vhostMan, anonymous, forwarding, scripts, cluster, bans, statistics, ami, adminWeb, sipPresence, httpApi, xmlCurl] as ModuleDefinition[];

@@ -138,9 +138,10 @@ function accept(server: Server, socket: Socket): void {
   socket.setNoDelay(true);
   const address = socket.remoteAddress ?? 'unknown';
   if (!server.admission.tryAcquire(address)) {
-    server.log.warn({ ip: address }, 'too many unauthenticated connections from one address');
+    const refusal = server.admission.refusal(address);
+    server.log.warn({ ip: address, refusal }, 'connection refused');
     socket.end(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>` +
-      `<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>too many unauthenticated connections from your address</text></stream:error></stream:stream>`);
+      `<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>${refusal}</text></stream:error></stream:stream>`);
     setTimeout(() => socket.destroy(), 2000).unref();
     return;
   }

@@ -182,9 +182,10 @@ export function webSocketEndpoint(server: Server): { upgrade: UpgradeHandler; cl
     wss.handleUpgrade(req, socket, head, (ws) => {
       // The same cap as over TCP, answered the same way: a stream that ends with policy-violation.
       if (!server.admission.tryAcquire(address)) {
-        server.log.warn({ ip: address }, 'too many unauthenticated connections from one address');
+        const refusal = server.admission.refusal(address);
+        server.log.warn({ ip: address, refusal }, 'connection refused');
         ws.send(new Element('open', { xmlns: NS_FRAMING, from: server.defaultHost, version: '1.0' }).toString());
-        ws.send(qualified(new StreamError('policy-violation', 'too many unauthenticated connections from your address').toElement()).toString());
+        ws.send(qualified(new StreamError('policy-violation', refusal).toElement()).toString());
         ws.send(new Element('close', { xmlns: NS_FRAMING }).toString());
         ws.close(1000);
         setTimeout(() => ws.terminate(), 2000).unref();
