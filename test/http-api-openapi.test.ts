@@ -67,3 +67,18 @@ describe('OpenAPI document of the management API', () => {
     assert.equal(r.body.error, 'no-such-endpoint');
   });
 });
+
+describe('Management API and xml-curl when not configured', () => {
+  it('serves neither (off by default)', async () => {
+    const t = await startTestServer({});
+    try {
+      for (const path of ['/api/v1/vhosts', '/freeswitch/xml-curl']) {
+        const res = await fetch(`http://127.0.0.1:${t.httpPort}${path}`, { method: 'POST' });
+        assert.equal(res.status, 404, path);
+        assert.equal(await res.text(), 'Not found\n');
+      }
+    } finally {
+      await t.stop(true);
+    }
+  });
+});

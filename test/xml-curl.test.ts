@@ -11,6 +11,8 @@ import pg from 'pg';
 import { SaxesParser } from 'saxes';
 import { startTestServer, type TestServer } from './support/server.js';
 import { backends } from './support/postgres.js';
+import { startFromFile, apiClient, type FileServer } from './support/http-api.js';
+import { TokenStore } from '../src/modules/http-api/tokens.js';
 
 interface Node { name: string; attrs: Record<string, string>; children: Node[] }
 
@@ -235,5 +237,36 @@ describe('FreeSWITCH mod_xml_curl: gateway-credentials and a database of its own
     const res = await post('freeswitch:works');
     assert.equal(res.status, 200);
     assert.match(await res.text(), /<queue name='billing@default'>/);
+  });
+});
+
+describe('FreeSWITCH mod_xml_curl: options changed by a configuration reload', () => {
+  let s: FileServer;
+  before(async () => {
+    s = await startFromFile({ admins: ['admin@localhost'], 'http-api': { enabled: true }, 'xml-curl': { enabled: true, settings: { 'cc-instance-id': 'one' } } });
+    const db = new Database(join(s.dir, 'data', 'switchboard.sqlite'));
+    db.exec(createTable('sqlite'));
+    db.exec(createTable('sqlite').replace('callcenter_queues', 'night_queues'));
+    db.exec("INSERT INTO callcenter_queues (name) VALUES ('day@default')");
+    db.exec("INSERT INTO night_queues (name) VALUES ('night@default')");
+    db.close();
+  });
+  after(async () => { await s.stop(); });
+
+  const queueNames = async () => {
+    const res = await fetch(`http://127.0.0.1:${s.httpPort}/freeswitch/xml-curl`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: fsBody('callcenter.conf') });
+    const configuration = child(child(parseXml(await res.text()), 'section')!, 'configuration')!;
+    return { queues: child(configuration, 'queues')!.children.map((q) => q.attrs.name), settings: params(child(configuration, 'settings')!) };
+  };
+
+  it('reads another table and settings after a reload, without a restart; path waits for one', async () => {
+    assert.deepEqual(await queueNames(), { queues: ['day@default'], settings: { 'cc-instance-id': 'one' } });
+    s.rewrite({ ...s.options, 'xml-curl': { enabled: true, table: 'night_queues', path: '/elsewhere', settings: { 'cc-instance-id': 'two' } } });
+    const { token } = await new TokenStore(s.server.storage).create({ admin: 'admin@localhost', scope: 'admin', days: 1 });
+    const r = await apiClient(s.httpPort, token)('POST', '/config/reload');
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.applied.sort(), ['xml-curl.settings', 'xml-curl.table']);
+    assert.deepEqual(r.body.restartRequired, ['xml-curl.path']);
+    assert.deepEqual(await queueNames(), { queues: ['night@default'], settings: { 'cc-instance-id': 'two' } });
   });
 });
