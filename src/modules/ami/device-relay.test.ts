@@ -30,10 +30,12 @@ function setup() {
 }
 
 describe('device names', () => {
-  it('real devices are mirrored as Custom:, Custom names without a slash are shared, with a slash are mirrors', () => {
+  it('real devices are mirrored as Custom:, plain Custom names are shared, Custom names of devices are mirrors', () => {
     assert.equal(deviceKind('SIP/100'), 'device');
     assert.equal(deviceKind('Custom:mystate'), 'shared');
     assert.equal(deviceKind('custom:SIP/100'), 'mirror');
+    assert.equal(deviceKind('Queue:sales'), 'device');
+    assert.equal(deviceKind('Custom:Queue:sales'), 'mirror', 'the mirror of a device named with a provider prefix');
     assert.equal(mirrorOf('PJSIP/alice'), 'Custom:PJSIP/alice');
     assert.equal(mirrorOf('Custom:mystate'), 'Custom:mystate');
   });

@@ -7,10 +7,11 @@
 // - a real device (`SIP/100`, `PJSIP/alice`, `Queue:sales`, ...): each server reports its own;
 //   every other server gets the aggregate of the other sources' reports in `Custom:<device>`,
 //   which its hint `SIP/100&Custom:SIP/100` combines with the local device;
-// - `Custom:<name>` without a slash (seed 000's `Custom:mystate`): one state shared under its own
-//   name; every server holds the aggregate of all sources, its own included, as Asterisk's
-//   distributed device state does with XMPP;
-// - `Custom:<tech>/<resource>`: a mirror the relay writes; never relayed itself.
+// - `Custom:<name>` with neither `/` nor `:` in the name (seed 000's `Custom:mystate`): one state
+//   shared under its own name; every server holds the aggregate of all sources, its own
+//   included, as Asterisk's distributed device state does with XMPP;
+// - `Custom:<device>` whose name is itself a device (`Custom:SIP/100`, `Custom:Queue:sales`): a
+//   mirror the relay writes; never relayed itself.
 import { aggregateDeviceState, isDeviceState, type DeviceState } from '../../telephony/device-state.js';
 import { isSafeFieldValue } from './codec.js';
 import { Holdings } from './holdings.js';
@@ -21,7 +22,7 @@ const CUSTOM = 'custom:';
 
 export function deviceKind(device: string): DeviceKind {
   if (!device.toLowerCase().startsWith(CUSTOM)) return 'device';
-  return device.slice(CUSTOM.length).includes('/') ? 'mirror' : 'shared';
+  return /[/:]/.test(device.slice(CUSTOM.length)) ? 'mirror' : 'shared';
 }
 
 /** The Custom device that carries `device`'s state on the other servers. */

@@ -2,8 +2,8 @@
 // relays them (SetVar PRESENCE_STATE(...) on the other servers), without its three-second
 // guess at what is an echo. Presence has no aggregation in Asterisk: the latest change wins.
 // Names as for devices: `CustomPresence:<name>` is shared under its own name; a presentity of a
-// channel driver (`SIP/100`) is mirrored as `CustomPresence:SIP/100`, and such mirrors (a slash
-// after the prefix) are never relayed themselves. XMPP has no place for these (res_xmpp
+// channel driver (`SIP/100`) is mirrored as `CustomPresence:SIP/100`, and such mirrors (a `/` or
+// `:` after the prefix) are never relayed themselves. XMPP has no place for these (res_xmpp
 // distributes device states and mailboxes only), so they stay between AMI servers.
 import { isSafeFieldValue } from './codec.js';
 import type { RelayTarget } from './device-relay.js';
@@ -22,7 +22,7 @@ const PREFIX = 'custompresence:';
 
 export function presenceKind(presentity: string): 'shared' | 'mirror' | 'presentity' {
   if (!presentity.toLowerCase().startsWith(PREFIX)) return 'presentity';
-  return presentity.slice(PREFIX.length).includes('/') ? 'mirror' : 'shared';
+  return /[/:]/.test(presentity.slice(PREFIX.length)) ? 'mirror' : 'shared';
 }
 
 export function presenceMirrorOf(presentity: string): string {
