@@ -145,3 +145,20 @@ describe('presence relay', () => {
     assert.equal(presenceValue({ status: 'available', subtype: 'desk', message: 'in' }), 'available,desk,in');
   });
 });
+
+describe('expected echoes', () => {
+  it('are kept for shared names only, and never more than a few per name', async () => {
+    const { Holdings } = await import('./holdings.js');
+    let now = 0;
+    const h = new Holdings(() => now);
+    for (let i = 0; i < 1000; i++) h.wrote('Custom:SIP/100', i % 2 ? 'INUSE' : 'NOT_INUSE', false);
+    for (let i = 0; i < 1000; i++) h.wrote('Custom:shared', `S${i}`);
+    const pending = (name: string) => (h as unknown as { byName: Map<string, { pending: unknown[] }> }).byName.get(name)!.pending.length;
+    assert.equal(pending('Custom:SIP/100'), 0);
+    assert.equal(pending('Custom:shared'), 32);
+    now += 60_000;
+    h.wrote('Custom:shared', 'LAST');
+    assert.equal(pending('Custom:shared'), 1, 'expired ones dropped');
+    assert.equal(h.heardLive('Custom:shared', 'LAST'), true);
+  });
+});

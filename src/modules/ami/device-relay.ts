@@ -160,7 +160,8 @@ export class DeviceRelay {
     // old value gets UNKNOWN, what an Asterisk reads for a Custom device never set.
     const wanted = states.length > 0 ? aggregateDeviceState(states) : held !== undefined ? 'UNKNOWN' : undefined;
     if (wanted === undefined || wanted === held) return;
-    holdings.wrote(mirror, wanted);
+    // Only a shared name's echo can be mistaken for a report; a mirror's events are ignored.
+    holdings.wrote(mirror, wanted, shared);
     target.setVar(`DEVICE_STATE(${mirror})`, wanted);
   }
 }

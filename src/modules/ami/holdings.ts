@@ -13,6 +13,8 @@ interface Holding {
 
 /** How long an echo may take before we stop expecting it (Asterisk may coalesce quick changes). */
 const ECHO_WINDOW_MS = 10_000;
+/** Echoes expected at most per name: a server that never echoes must not make the list grow. */
+const MAX_PENDING = 32;
 
 export class Holdings {
   private readonly byName = new Map<string, Holding>();
@@ -29,12 +31,20 @@ export class Holdings {
     return this.byName.get(name)?.known;
   }
 
-  /** We wrote `value`: expect its echo. */
-  wrote(name: string, value: string): void {
+  /** We wrote `value`: expect its echo (unless `echoed` is false: names whose events are ignored anyway). */
+  wrote(name: string, value: string, echoed = true): void {
     const h = this.holding(name);
     h.known = value;
     h.lastSet = value;
+    if (!echoed) return;
+    this.prune(h);
     h.pending.push({ value, at: this.now() });
+    if (h.pending.length > MAX_PENDING) h.pending.shift();
+  }
+
+  private prune(h: Holding): void {
+    const cutoff = this.now() - ECHO_WINDOW_MS;
+    while (h.pending.length > 0 && h.pending[0]!.at < cutoff) h.pending.shift();
   }
 
   /**
@@ -45,8 +55,7 @@ export class Holdings {
   heardLive(name: string, value: string): boolean {
     const h = this.holding(name);
     h.known = value;
-    const cutoff = this.now() - ECHO_WINDOW_MS;
-    while (h.pending.length > 0 && h.pending[0]!.at < cutoff) h.pending.shift();
+    this.prune(h);
     const index = h.pending.findIndex((p) => p.value === value);
     if (index >= 0) {
       h.pending.splice(0, index + 1);

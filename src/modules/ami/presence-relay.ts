@@ -103,7 +103,7 @@ export class PresenceRelay {
     const holdings = this.holdings.get(target)!;
     const key = identity(latest.presence);
     if (holdings.known(mirror) === key) return;
-    holdings.wrote(mirror, key);
+    holdings.wrote(mirror, key, shared);
     target.setVar(`PRESENCE_STATE(${mirror})`, presenceValue(latest.presence));
   }
 }
