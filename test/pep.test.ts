@@ -100,7 +100,7 @@ describe('PEP (XEP-0163)', () => {
 
   before(async () => {
     t = await startTestServer();
-    for (const u of ['juliet', 'romeo', 'nurse', 'benvolio', 'mercutio']) await t.addUser(`${u}@localhost`);
+    for (const u of ['juliet', 'romeo', 'nurse', 'benvolio', 'mercutio', 'balthasar']) await t.addUser(`${u}@localhost`);
   });
   after(async () => {
     for (const c of open) await c.xmpp.stop().catch(() => {});
@@ -188,6 +188,41 @@ describe('PEP (XEP-0163)', () => {
     const refused = await requestError(mercutio, xml('iq', { type: 'get', to: 'juliet@localhost' },
       xml('pubsub', { xmlns: NS_PUBSUB }, xml('items', { node: NS_TUNE }))));
     assert.equal(refused.condition, 'not-authorized');
+  });
+
+  it('understands legacy caps (no hash): the features of ver and of each ext bundle together', async () => {
+    const juliet = await connect('juliet', 'tomb');
+    const balthasar = await connect('balthasar', 'mantua');
+    await juliet.xmpp.send(xml('presence'));
+    await balthasar.xmpp.send(xml('presence'));
+    await befriend(juliet, balthasar);
+    const node = 'https://switchboard.test/legacy';
+    const asked: string[] = [];
+    balthasar.xmpp.iqCallee.get(NS_DISCO_INFO, 'query', (ctx: { element: XmppElement }) => {
+      const which = ctx.element.attrs.node as string;
+      asked.push(which);
+      const features = which === `${node}#music` ? [`${NS_TUNE}+notify`] : [NS_DISCO_INFO];
+      return xml('query', { xmlns: NS_DISCO_INFO, node: which }, features.map((f) => xml('feature', { var: f })));
+    });
+    await balthasar.xmpp.send(xml('presence', {}, xml('c', { xmlns: NS_CAPS, node, ver: '0.9', ext: 'music' })));
+    await waitForEvent(balthasar, 'juliet@localhost', NS_TUNE, 'song2');
+    assert.deepEqual(asked.sort(), [`${node}#0.9`, `${node}#music`]);
+  });
+
+  it('does not let one client poison the caps cache: an answer that does not match its hash stays that client\'s', async () => {
+    const wanted = [NS_DISCO_INFO, `${NS_TUNE}+notify`, 'urn:xmpp:test:poison'];
+    const nurse = await connect('nurse', 'ward');
+    const honestCaps = announce(nurse, wanted);
+    // Benvolio claims the same caps but answers without tune+notify, before anyone else is asked.
+    const liar = await connect('benvolio', 'mask');
+    liar.xmpp.iqCallee.get(NS_DISCO_INFO, 'query', (ctx: { element: XmppElement }) => xml('query', { xmlns: NS_DISCO_INFO, node: ctx.element.attrs.node },
+      xml('feature', { var: NS_DISCO_INFO })));
+    await liar.xmpp.send(xml('presence', {}, honestCaps));
+    await liar.waitFor((s) => s.is('iq') && s.attrs.type === 'get' && !!s.getChild('query', NS_DISCO_INFO), 'the caps query to the liar');
+    await sync(liar);
+    await nurse.xmpp.send(xml('presence', {}, honestCaps));
+    await nurse.waitFor((s) => s.is('iq') && s.attrs.type === 'get' && !!s.getChild('query', NS_DISCO_INFO), 'the caps query, asked again');
+    await waitForEvent(nurse, 'juliet@localhost', NS_TUNE, 'song2');
   });
 
   it('advertises PEP: the pubsub/pep identity on accounts, the PubSub features on the host, the nodes a contact may see', async () => {
