@@ -250,6 +250,21 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
     }
   });
 
+  it('a custom event raised by an admin script on one node is answered by the scripts of the other nodes', async () => {
+    const addScript = (admin: Awaited<ReturnType<typeof connectClient>>, id: string, text: string) =>
+      admin.command('sess-man@localhost', 'add-script', { fields: { description: `Script ${id}`, 'command-id': id, language: 'js', 'script-text': text.split('\n'), 'save-to-disk': '0' } });
+    const answer = "// AS:ClusterEvent: whoami\nif (packet.event) return 'asked by ' + packet.fromNode + ' for ' + packet.payload.x;\nreturn 'not an event';";
+    const admins = await Promise.all([node1.port, node2.port, node3Ports.port].map((port) => connectClient(port, 'admin')));
+    try {
+      for (const admin of admins.slice(1)) assert.equal((await addScript(admin, 'whoami-answer', answer)).status, 'completed');
+      await addScript(admins[0]!, 'ask-whoami', "return Cluster.request('whoami', { x: 7 }).then((replies) => replies.map((r) => r.node + '=' + (r.value ?? r.error)).join('; '));");
+      const asked = await admins[0]!.command('sess-man@localhost', 'http://jabber.org/protocol/admin#ask-whoami');
+      assert.equal(asked.notes[0]!.text, 'node2=asked by node1 for 7; node3=asked by node1 for 7');
+    } finally {
+      for (const admin of admins) await admin.stop();
+    }
+  });
+
   it('PubSub device state published on one node reaches subscribers on others', async () => {
     const erin = await login(node2, 'erin', 'astvoip2');
     const carol = await login(node3Ports, 'carol', 'astvoip3');

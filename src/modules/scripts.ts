@@ -24,6 +24,11 @@
 //   Iq.commandResultForm(packet), Iq.commandResult(packet)
 //   send(xml)                               sends a stanza (XML text); its from is the component
 //   log(...values)                          writes to the server log
+//   Cluster.request(name, payload?, ms?)    a custom event to every cluster node (seed 004), resolving
+//                                           to the replies [{ node, value } or { node, error }]
+// A script whose header has `AS:ClusterEvent: <name>` also answers that custom event: it runs
+// with packet.event, packet.payload and packet.fromNode set, and what it returns (text, or a
+// response whose fields become { var: values }) is its node's reply; returning nothing is silence.
 // A script returns its response (`return res`), or sets `result` (text) or `packet` (a response)
 // like the seed's Python scripts. A response of type form asks for more (the script runs again
 // with the submitted values); a result ends the command.
@@ -55,16 +60,21 @@ export interface ScriptHeader {
   description?: string;
   commandId?: string;
   component?: string;
+  /** The custom cluster event the script answers (`AS:ClusterEvent:`). */
+  clusterEvent?: string;
 }
 
-/** Reads the `AS:Description:`, `AS:CommandId:` and `AS:Component:` lines (at least one space after the colon). */
+/** Cluster-wide request names of script events, apart from the modules' own. */
+const SCRIPT_EVENT = (name: string) => `script-event/${name}`;
+
+/** Reads the `AS:Description:`, `AS:CommandId:`, `AS:Component:` and `AS:ClusterEvent:` lines (at least one space after the colon). */
 export function parseScriptHeader(text: string): ScriptHeader {
   const line = (key: string) => new RegExp(`AS:${key}:[ \\t]+(.*?)\\s*$`, 'm').exec(text)?.[1]?.trim() || undefined;
-  return { description: line('Description'), commandId: line('CommandId'), component: line('Component') };
+  return { description: line('Description'), commandId: line('CommandId'), component: line('Component'), clusterEvent: line('ClusterEvent') };
 }
 
 /** The script text with its header lines set to these values (replacing any it had). */
-export function withScriptHeader(text: string, header: Required<ScriptHeader>): string {
+export function withScriptHeader(text: string, header: Required<Omit<ScriptHeader, 'clusterEvent'>>): string {
   const body = text.split('\n').filter((l) => !/AS:(Description|CommandId|Component):/.test(l)).join('\n').replace(/^\n+/, '');
   return `// AS:Description: ${header.description}\n// AS:CommandId: ${header.commandId}\n// AS:Component: ${header.component}\n${body}${body.endsWith('\n') ? '' : '\n'}`;
 }
@@ -86,6 +96,7 @@ class ScriptResponse {
 class ScriptRequest {
   constructor(r) {
     this.from = r.from; this.to = r.to; this.node = r.node; this.domain = r.domain; this.action = r.action;
+    this.event = r.event; this.payload = r.payload; this.fromNode = r.fromNode;
     Object.defineProperty(this, 'values', { value: new Map(r.values), enumerable: false });
   }
   commandResult(type) { return new ScriptResponse(type === 'form' ? 'form' : 'result'); }
@@ -125,7 +136,17 @@ const Iq = Object.freeze({
 const packet = new ScriptRequest(request);
 const sent = [];
 const logs = [];
-const sandbox = { packet, Command, Iq, result: undefined, send: (x) => { sent.push(text(x)); }, log: (...v) => { logs.push(v.map(text).join(' ')); } };
+const asked = new Map();
+let asks = 0;
+parentPort.on('message', (m) => { const resolve = asked.get(m.id); asked.delete(m.id); if (resolve) resolve(m.replies); });
+const Cluster = Object.freeze({
+  request(name, payload, timeout) {
+    const id = ++asks;
+    parentPort.postMessage({ kind: 'cluster-request', id, name: text(name), payload: payload === undefined ? null : JSON.parse(JSON.stringify(payload)), timeout: typeof timeout === 'number' ? timeout : undefined });
+    return new Promise((resolve) => asked.set(id, resolve));
+  },
+});
+const sandbox = { packet, Command, Iq, Cluster, result: undefined, send: (x) => { sent.push(text(x)); }, log: (...v) => { logs.push(v.map(text).join(' ')); } };
 vm.createContext(sandbox, { name: filename, codeGeneration: { strings: false, wasm: false } });
 const plain = (out) => {
   if (out instanceof ScriptResponse) return { kind: 'response', type: out.type, title: out.title, instructions: out.instructions, fields: out.fields, notes: out.notes };
@@ -134,11 +155,11 @@ const plain = (out) => {
 };
 const finish = (value) => {
   const out = value !== undefined && value !== null ? value : sandbox.packet !== packet ? sandbox.packet : sandbox.result;
-  parentPort.postMessage({ ok: true, response: plain(out), sent, logs });
+  parentPort.postMessage({ kind: 'outcome', ok: true, response: plain(out), sent, logs });
 };
 const fail = (e) => {
   const message = e && typeof e === 'object' && 'message' in e ? text(e.message) : text(e);
-  parentPort.postMessage({ ok: false, error: message, sent: [], logs });
+  parentPort.postMessage({ kind: 'outcome', ok: false, error: message, sent: [], logs });
 };
 try {
   const returned = new vm.Script('(function () {\n' + code + '\n})()', { filename, lineOffset: -1 }).runInContext(sandbox);
@@ -215,6 +236,8 @@ class ScriptHost {
     const key = this.key(component, id);
     if (existing && !this.scripts.has(key)) throw new Error(`${id} is a built-in command of ${component}; choose another command id`);
     const compiled = this.compile(id, text);
+    const event = parseScriptHeader(text).clusterEvent;
+    if (event !== undefined && !COMMAND_ID.test(event)) throw new Error(`cluster event "${event}" must be letters, digits, dots, dashes or underscores`);
     this.scripts.get(key)?.remove();
     const script: LoadedScript = { id, description, component, text, compiled, remove: () => {} };
     const command: AdhocCommand = {
@@ -224,7 +247,17 @@ class ScriptHost {
       allowed: (bare) => this.ctx.isAdmin(bare),
       run: (step) => this.run(script, step),
     };
-    script.remove = this.registry.add(command);
+    const removeCommand = this.registry.add(command);
+    let stopAnswering = () => {};
+    if (event !== undefined) {
+      try {
+        stopAnswering = this.ctx.cluster.handle(SCRIPT_EVENT(event), (payload, from) => this.answerEvent(script, event, payload, from.node));
+      } catch {
+        removeCommand();
+        throw new Error(`another script already answers the cluster event ${event}`);
+      }
+    }
+    script.remove = () => { removeCommand(); stopAnswering(); };
     this.scripts.set(key, script);
   }
 
@@ -295,6 +328,24 @@ class ScriptHost {
     return replyOf(script, outcome.response);
   }
 
+  /** Runs a script as the answer of its node to a custom cluster event; a failure is the reply's error. */
+  private async answerEvent(script: LoadedScript, event: string, payload: unknown, fromNode: string): Promise<unknown> {
+    const domain = this.ctx.core['virtual-hosts'][0]!;
+    const outcome = await this.inWorker(script, { from: '', to: domain, node: '', domain, action: 'event', values: [], event, payload, fromNode });
+    for (const line of outcome.logs) this.ctx.log.info({ command: script.id, event, log: line }, 'admin script');
+    if (!outcome.ok) throw new Error(`the script ${script.id} failed: ${outcome.error}`);
+    for (const text of outcome.sent) {
+      const stanza = parseStanza(text);
+      if (!stanza.attrs.to || !tryParseJid(stanza.attrs.to)) throw new Error('send: the stanza needs a valid to address');
+      stanza.attrs.from = domain;
+      void this.ctx.router.route(stanza);
+    }
+    const response = outcome.response;
+    if (response.kind === 'text') return response.text;
+    if (response.kind === 'none') return undefined;
+    return Object.fromEntries(response.fields.filter((f) => f.var !== undefined).map((f) => [f.var!, f.values]));
+  }
+
   private inWorker(script: LoadedScript, request: unknown): Promise<WorkerOutcome> {
     const timeout = this.ctx.config.timeout;
     return new Promise((resolve) => {
@@ -314,7 +365,16 @@ class ScriptHost {
         stderr: true,
       });
       const timer = setTimeout(() => settle({ ok: false, error: `Script execution timed out after ${timeout}ms`, sent: [], logs: [] }), timeout);
-      worker.once('message', (m: WorkerOutcome) => settle(m));
+      worker.on('message', (m: WorkerOutcome | { kind: 'cluster-request'; id: number; name: string; payload: unknown; timeout?: number }) => {
+        if (!('kind' in m) || m.kind !== 'cluster-request') {
+          settle(m as WorkerOutcome);
+          return;
+        }
+        // A script's custom event to every node; the answer goes back into its worker.
+        const timeout = typeof m.timeout === 'number' && m.timeout > 0 ? Math.min(m.timeout, this.ctx.config.timeout) : undefined;
+        void this.ctx.cluster.request(SCRIPT_EVENT(m.name), m.payload, { timeout })
+          .then((replies) => { if (!settled) worker.postMessage({ id: m.id, replies }); });
+      });
       worker.once('error', (e) => settle({ ok: false, error: e.message, sent: [], logs: [] }));
       worker.once('exit', (code) => settle({ ok: false, error: `the script stopped (exit code ${code})`, sent: [], logs: [] }));
     });
