@@ -69,6 +69,7 @@ export class TokenStore {
   /** Creates a token; the returned `token` is the only time the secret is seen. */
   async create(options: { admin: string; scope: ApiScope; days: number; name?: string }): Promise<{ token: string; info: TokenInfo }> {
     if (!TOKEN_SCOPES.includes(options.scope)) throw new TokenError(`scope must be one of ${TOKEN_SCOPES.join(', ')}, not "${options.scope}"`);
+    if ((options.name?.length ?? 0) > 200) throw new TokenError('the name of a token is at most 200 characters');
     if (!Number.isInteger(options.days) || options.days < 1 || options.days > MAX_TOKEN_DAYS) {
       throw new TokenError(`the lifetime must be a whole number of days from 1 to ${MAX_TOKEN_DAYS}, not "${options.days}"`);
     }

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
 import { defineModule } from '../../core/module-definition.js';
 import type { ModuleContext } from '../../core/modules.js';
 import { readBody } from '../../http/server.js';
@@ -67,7 +68,7 @@ function authorised(req: IncomingMessage, options: Options): boolean {
   if (!header.startsWith('Basic ')) return false;
   const expected = Buffer.from(`${options.username}:${options.password ?? ''}`);
   const given = Buffer.from(Buffer.from(header.slice(6), 'base64').toString('utf8'));
-  return given.length === expected.length && given.equals(expected);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** The request's fields: the POST body (mod_xml_curl's default) or, for GET-style bindings, the query. */
