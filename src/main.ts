@@ -13,11 +13,13 @@ import { removePidFile, runFilePaths, writeConfigDump, writePidFile, writeStatis
 import { startServer } from './core/server.js';
 import { parseJid, JidError, normaliseDomain } from './jid.js';
 import { VERSION } from './modules/version.js';
+import { clusterStatus, formatClusterStatus, type ClusterStatus } from './cluster/status.js';
 import { IniImportError, importZmqAmiBroker } from './modules/ami/ini-import.js';
 import { openStorage } from './storage/index.js';
 import type { Credentials, Storage } from './storage/types.js';
 import { TokenError, TokenStore } from './modules/http-api/tokens.js';
 import type { ApiScope } from './http/api-registry.js';
+import { WorkerSupervisor, workerCount } from './cluster/workers.js';
 
 export const USAGE = `Usage: switchboard <command> [options]
 
@@ -33,6 +35,8 @@ Commands:
                                    Create an API token for the HTTP management API (printed once)
   token list                       List the API tokens (never their secrets)
   token revoke ID                  Revoke an API token
+  cluster status                   List the cluster's nodes, connected or not, as the running
+                                   nodes see them (asked over the configuration's NATS)
   import zmq-ami-broker FILE [--username U --secret S]
                                    Print the ami: section of the configuration for a
                                    zmq-ami-broker config.ini (with --username and --secret
@@ -142,6 +146,8 @@ function run(command: string, args: string[], options: Options): Promise<number>
       return token(args, options);
     case 'import':
       return importConfig(args, options);
+    case 'cluster':
+      return cluster(args, options);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -186,6 +192,8 @@ async function start(options: Options): Promise<number> {
     }
     // Listening from the outset: a signal that arrives while starting stops the server once it is up.
     const stopRequest = nextStopSignal();
+    const workers = workerCount(config.workers);
+    if (workers > 1) return supervise(workers, stopRequest);
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer(config, { configFile: file, log });
@@ -217,6 +225,38 @@ async function start(options: Options): Promise<number> {
       logging.console.info({ uptimeSeconds: statistics.uptimeSeconds, statisticsFile: files.statistics, statistics: own }, 'statistics of this run');
     } catch (e) {
       log.error({ err: e, file: files.statistics }, 'cannot write the statistics');
+    }
+    if (config.log['pid-file']) removePidFile(files.pid);
+    log.info('stopped');
+    return 0;
+  }
+
+  /** `workers` above 1: this process forks and watches the workers (cluster/workers.ts), which serve. */
+  async function supervise(count: number, stopRequest: ReturnType<typeof nextStopSignal>): Promise<number> {
+    const files = runFilePaths(config);
+    const supervisor = new WorkerSupervisor({ count, configFile: file, log, nodeName: config.cluster['node-name'], subjectPrefix: config.cluster['subject-prefix'] });
+    let listeners: string[];
+    try {
+      listeners = await supervisor.start();
+    } catch (e) {
+      stopRequest.cancel();
+      await supervisor.stop();
+      if (config.log['pid-file']) removePidFile(files.pid);
+      log.fatal({ err: e }, 'cannot start');
+      throw new CommandError(`cannot start: ${(e as Error).message}`);
+    }
+    logging.announce({ workers: Object.fromEntries(supervisor.pids()), listeners, configDump: files.configDump }, 'started');
+    const onHangup = () => supervisor.reload();
+    process.on('SIGHUP', onHangup);
+    const signal = await stopRequest.received;
+    process.off('SIGHUP', onHangup);
+    log.info({ signal }, 'stopping');
+    const impatience = nextStopSignal();
+    void impatience.received.then(() => { supervisor.kill(); process.exit(1); });
+    try {
+      await supervisor.stop();
+    } finally {
+      impatience.cancel();
     }
     if (config.log['pid-file']) removePidFile(files.pid);
     log.info('stopped');
@@ -319,6 +359,22 @@ async function user([action, ...args]: string[], options: Options): Promise<numb
         break;
     }
   });
+}
+
+/** `cluster status`: the nodes as the running nodes see them (cluster/status.ts). */
+async function cluster(args: string[], options: Options): Promise<number> {
+  if (args[0] !== 'status') throw new UsageError(args[0] === undefined ? 'usage: switchboard cluster status' : `unknown cluster command "${args[0]}"`);
+  expectArguments(args.slice(1), 0, 0, 'cluster status');
+  const { config } = await loadConfig({ file: options.config });
+  if (!config['cluster-mode']) throw new CommandError('cluster-mode is off in this configuration: there is no cluster to ask');
+  let status: ClusterStatus;
+  try {
+    status = await clusterStatus(config);
+  } catch (e) {
+    throw new CommandError((e as Error).message);
+  }
+  for (const line of formatClusterStatus(status)) console.log(line);
+  return status.nodes.some((n) => n.answered) ? 0 : 1;
 }
 
 /** API tokens of the HTTP management API (modules/http-api/tokens.ts), in the server's storage. */

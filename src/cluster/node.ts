@@ -43,6 +43,8 @@ export interface ClusterDeps {
   router: Router;
   log: Logger;
   track(work: Promise<unknown>): void;
+  /** Set in a worker process of `workers` (workers.ts): its number, and the bus to the other workers (used unless cluster-mode). */
+  worker?: { index: number; bus: ClusterBus };
 }
 
 export class ClusterNode implements Cluster {
@@ -63,13 +65,13 @@ export class ClusterNode implements Cluster {
 
   static async open(deps: ClusterDeps): Promise<ClusterNode> {
     const { config, log: parentLog } = deps;
-    const enabled = config['cluster-mode'];
+    const enabled = config['cluster-mode'] || deps.worker !== undefined;
     const options = config.cluster;
-    const nodeName = options['node-name'] ?? hostname();
+    const nodeName = (options['node-name'] ?? hostname()) + (deps.worker ? `/${deps.worker.index}` : '');
     const incarnation = randomBytes(8).toString('hex');
     const log = parentLog.child({ component: 'cluster' });
     const prefix = options['subject-prefix'];
-    const bus = enabled ? await connectNatsBus({ url: options['nats-url'], name: nodeName, log }) : new LocalBusNetwork().connect();
+    const bus = config['cluster-mode'] ? await connectNatsBus({ url: options['nats-url'], name: nodeName, log }) : deps.worker?.bus ?? new LocalBusNetwork().connect();
     let directory: SessionDirectory | undefined;
     const membership = new Membership({
       bus, prefix, nodeName, incarnation, log,
@@ -143,7 +145,7 @@ export class ClusterNode implements Cluster {
     });
     await new Promise((resolve) => setTimeout(resolve, 2 * this.deps.config.cluster['heartbeat-interval'] * 1000));
     await this.directory!.idle();
-    this.log.info({ node: this.nodeName, nats: this.deps.config.cluster['nats-url'], nodes: this.membership.connected().length }, 'joined the cluster');
+    this.log.info({ node: this.nodeName, nats: this.deps.config['cluster-mode'] ? this.deps.config.cluster['nats-url'] : undefined, nodes: this.membership.connected().length }, 'joined the cluster');
   }
 
   request<T = unknown>(name: string, payload?: unknown, options?: { timeout?: number }): Promise<ClusterReply<T>[]> {

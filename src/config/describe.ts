@@ -70,7 +70,10 @@ function optionSpec(key: string, json: JsonSchema, required: boolean): OptionSpe
 }
 
 function shapeOf(json: JsonSchema): OptionShape {
-  if (json.oneOf ?? json.anyOf) return { kind: 'section', options: sectionOptions(json) };
+  const variants = json.oneOf ?? json.anyOf;
+  // A choice between plain values (workers: auto or a number) is one value, not a section.
+  if (variants?.every((v) => v.type !== 'object')) return { kind: 'value', type: variants.map(typeOf).join(' or ') };
+  if (variants) return { kind: 'section', options: sectionOptions(json) };
   if (json.type === 'object' && json.properties) return { kind: 'section', options: sectionOptions(json) };
   if (json.type === 'object' && typeof json.additionalProperties === 'object') {
     return { kind: 'map', keyName: json.propertyNames?.title ?? 'name', entry: shapeOf(json.additionalProperties) };

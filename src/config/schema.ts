@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { normaliseDomain, parseJid } from '../jid.js';
 import { clusterModeSchema, clusterSchema } from '../cluster/config.js';
+import { workersSchema } from '../cluster/workers.js';
 import { parseTrafficThrottling } from '../core/traffic-limits.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -166,6 +167,7 @@ export const coreSchema = z.object({
   'watchdog-ping-type': pingType.default('xmpp')
     .describe('The watchdog\'s ping: xmpp (an XEP-0199 ping from the server; only stanzas from the client count as activity) or whitespace (a space, a ping frame on WebSocket; data either way counts)'),
   'cluster-mode': clusterModeSchema,
+  workers: workersSchema,
   cluster: clusterSchema,
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),

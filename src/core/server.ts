@@ -24,7 +24,7 @@ import { Metrics } from './metrics.js';
 import { reloadConfiguration, type ReloadHandler, type ReloadReport } from './reload.js';
 import { CoreStatistics } from './statistics.js';
 import { categoryLogger, ioLogger, type IoLog } from './log.js';
-import { ClusterNode } from '../cluster/node.js';
+import { ClusterNode, type ClusterDeps } from '../cluster/node.js';
 import { Watchdog, watchdogSettings } from './watchdog.js';
 
 import type { Config } from '../config/load.js';
@@ -35,6 +35,8 @@ export interface ServerOptions {
   log?: Logger;
   /** Modules to load instead of all of them (tests). */
   modules?: ModuleDefinition[];
+  /** Set in a worker process of `workers` (cluster/workers.ts): the server is one node among its sibling workers. */
+  worker?: ClusterDeps['worker'];
 }
 
 export class Server {
@@ -109,7 +111,7 @@ export class Server {
       }
       const server = new Server(config, storage, certificates, log, vhosts, ephemeral);
       server.configFile = options.configFile;
-      server.cluster = cluster = await ClusterNode.open({ config, sessions: server.sessions, hooks: server.hooks, router: server.router, log, track: (w) => server.track(w) });
+      server.cluster = cluster = await ClusterNode.open({ config, sessions: server.sessions, hooks: server.hooks, router: server.router, log, track: (w) => server.track(w), worker: options.worker });
       // Joined before the modules load, so that they start knowing the other nodes' sessions.
       await server.cluster.start();
       server.modules = await loadModules(options.modules ?? allModules, (def) => server.contextFor(def));
@@ -242,7 +244,6 @@ export class Server {
       vhostOption: (domain, option) => this.vhostOption(domain, option),
       vhosts: this.vhosts,
       cluster: this.cluster,
-      admission: this.admission,
     };
   }
 }
