@@ -196,6 +196,32 @@ describe('AMI relay with XMPP Asterisks in collection mode (XEP-0248)', () => {
   });
 });
 
+describe('AMI relay across a restart of Switchboard', () => {
+  it('writes the device states XMPP servers published before the restart to the AMI servers', async () => {
+    const [a, b] = [new AmiSimulator('A'), new AmiSimulator('B')];
+    for (const sim of [a, b]) await sim.start();
+    const overrides = { ami: { servers: [a, b].map((sim) => ({ name: sim.name, host: '127.0.0.1', port: sim.port, username: 'relay', secret: 'amipw' })) } };
+    let t = await startTestServer(overrides);
+    try {
+      await t.addUser('pbx@localhost', 'pw');
+      const pbx = await connect(t, 'pbx', 'astvoip1');
+      assertResult(await iq(pbx, pubsub("<publish node='device_state'><item id='SIP/950'>"
+        + `<state xmlns='http://asterisk.org' eid='${XMPP_EID}' cachable='1'>BUSY</state></item></publish>`)));
+      for (const sim of [a, b]) await sim.waitFor(() => sim.devices.get('Custom:SIP/950') === 'BUSY', 'SIP/950 before the restart');
+      pbx.destroy();
+      await t.stop();
+      // B's Asterisk restarted meanwhile and lost its Custom states; nobody publishes SIP/950 again.
+      b.devices.delete('Custom:SIP/950');
+      t = await startTestServer(overrides, t.dataDir);
+      await b.waitFor(() => b.devices.get('Custom:SIP/950') === 'BUSY', 'SIP/950 from the stored item after the restart');
+      assert.deepEqual(a.writesTo('DEVICE_STATE(Custom:SIP/950)'), ['BUSY'], 'A, which kept it, is not written again');
+    } finally {
+      await t.stop(true);
+      for (const sim of [a, b]) await sim.stop();
+    }
+  });
+});
+
 describe('AMI relay with a wrong secret', () => {
   it('logs the refusal, retries with backoff, and keeps the server and other links running', async () => {
     const good = new AmiSimulator('good');

@@ -90,4 +90,9 @@ export interface ServerEvents {
    * pubsub module publishes it on the host's service as Asterisk res_xmpp would, under `eid`.
    */
   'device-state/reported': { host: string; device: string; state: DeviceState; eid: string; source: string };
+  /**
+   * A relay that starts (the AMI relay) asks for the device states stored on a host's PubSub
+   * service: the pubsub module fires 'device-state/published' for each, oldest first.
+   */
+  'device-state/replay': { host: string };
 }

@@ -19,7 +19,7 @@ export default defineModule({
   description: 'Asterisk Manager Interface relay: device and presence states between Asterisk servers, and with XMPP PubSub (README "Sharing device state over AMI")',
   config: amiConfigSchema,
   check: (config) => checkAmiLinks(config),
-  setup(ctx) {
+  async setup(ctx) {
     const config = ctx.config;
     if (config.servers.length === 0) return;
     const host = (config['virtual-host'] ?? ctx.core['virtual-hosts'][0])?.toLowerCase();
@@ -56,6 +56,8 @@ export default defineModule({
     }) : undefined;
 
     ctx.log.info({ servers: links.map((l) => l.name), host, deviceState: config['device-state'], presence: config.presence }, 'AMI relay starting');
+    // What XMPP servers published before this start (stored items) is due to the AMI servers too.
+    if (unhook && host) await ctx.hooks.fire('device-state/replay', { host });
     for (const link of links) link.transport.start();
     return () => {
       unhook?.();

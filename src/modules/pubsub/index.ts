@@ -17,7 +17,7 @@ import { PubSubProtocol, serviceFeatures } from './protocol.js';
 import { NS_SERVERINFO, addServerInfoField, publishServerInfo, withdrawServerInfo } from './serverinfo.js';
 import { NODE_CREATION_POLICIES, NS_PUBSUB, PubSubService } from './service.js';
 import { Subscriptions } from './subscriptions.js';
-import { DeviceStateAnnouncer, publishReportedStates } from './relayed-states.js';
+import { DeviceStateAnnouncer, publishReportedStates, replayStoredStates } from './relayed-states.js';
 
 /** The asterisk options without defaults: per-service overrides leave out what they keep. */
 const asteriskFields = {
@@ -122,9 +122,11 @@ export default defineModule({
     hookPresence(ctx, () => [...running.values()]);
     // States from outside XMPP (the AMI relay) are published here; XMPP-published ones announced.
     const unhookReports = publishReportedStates(ctx, (host) => running.get(host)?.service);
+    const unhookReplay = replayStoredStates(ctx, (host) => running.get(host)?.service);
     const unhookPep = ctx.config.pep ? startPep(ctx, ctx.config) : undefined;
     return () => {
       unhookReports();
+      unhookReplay();
       unhookPep?.();
       unwatch();
       for (const host of [...running.keys()]) stop(host);

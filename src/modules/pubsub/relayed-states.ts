@@ -1,6 +1,7 @@
 // Device states between the PubSub service and relays outside XMPP (the AMI relay), through two
 // core events, so neither module knows the other:
-// - every Asterisk <state> item published on a host's service fires 'device-state/published';
+// - every Asterisk <state> item published on a host's service fires 'device-state/published',
+//   and so does every stored one when a relay asks ('device-state/replay', at its start);
 // - 'device-state/reported' is published on the host's service exactly as Asterisk res_xmpp
 //   publishes a state (flat mode: item = device in the device-state node; collection mode: a
 //   leaf named after the device inside that collection), so XMPP-connected Asterisks, the
@@ -19,15 +20,7 @@ export class DeviceStateAnnouncer implements ItemObserver {
 
   published(service: PubSubService, node: PubSubNode, item: Item): void {
     this.inner?.published(service, node, item);
-    const payload = item.payload[0];
-    if (!payload || payload.name !== 'state' || payload.attrs.xmlns !== NS_ASTERISK || !payload.attrs.eid) return;
-    const state = payload.text().trim();
-    if (!isDeviceState(state)) return;
-    const deviceNode = service.asterisk.eventNodes.deviceState;
-    if (node.name !== deviceNode && !service.tree.ancestors(node).some((a) => a.node.name === deviceNode)) return;
-    if (!service.asterisk.carriesAsteriskEvents(node.name, service.tree.ancestors(node).map((a) => a.node.name))) return;
-    this.ctx.hooks.fire('device-state/published', { host: this.host, device: item.id, state, eid: payload.attrs.eid, publisher: item.publisher })
-      .catch((e: Error) => this.ctx.log.error({ err: e, device: item.id }, 'a device-state/published handler failed'));
+    announce(this.ctx, this.host, service, node, item);
   }
 
   retracted(service: PubSubService, node: PubSubNode, id: string): void {
@@ -37,6 +30,38 @@ export class DeviceStateAnnouncer implements ItemObserver {
   cleared(service: PubSubService, node: PubSubNode): void {
     this.inner?.cleared(service, node);
   }
+}
+
+/** Fires 'device-state/published' if the item is an Asterisk device state under the device-state node. */
+function announce(ctx: ModuleContext, host: string, service: PubSubService, node: PubSubNode, item: Item): void {
+  if (!isDeviceStateNode(service, node)) return;
+  const payload = item.payload[0];
+  if (!payload || payload.name !== 'state' || payload.attrs.xmlns !== NS_ASTERISK || !payload.attrs.eid) return;
+  const state = payload.text().trim();
+  if (!isDeviceState(state)) return;
+  ctx.hooks.fire('device-state/published', { host, device: item.id, state, eid: payload.attrs.eid, publisher: item.publisher })
+    .catch((e: Error) => ctx.log.error({ err: e, device: item.id }, 'a device-state/published handler failed'));
+}
+
+/** The device-state node (flat mode) or a leaf below it (collection mode), while the Asterisk rules apply. */
+function isDeviceStateNode(service: PubSubService, node: PubSubNode): boolean {
+  const deviceNode = service.asterisk.eventNodes.deviceState;
+  const ancestors = service.tree.ancestors(node).map((a) => a.node.name);
+  return (node.name === deviceNode || ancestors.includes(deviceNode)) && service.asterisk.carriesAsteriskEvents(node.name, ancestors);
+}
+
+/** Answers 'device-state/replay': every stored device state of the host's service, oldest first. */
+export function replayStoredStates(ctx: ModuleContext, serviceOf: (host: string) => PubSubService | undefined): () => void {
+  return ctx.hooks.on('device-state/replay', async ({ host }) => {
+    const service = serviceOf(host);
+    if (!service) return;
+    await service.exclusive(async () => {
+      for (const node of service.tree.all()) {
+        if (node.isCollection || !isDeviceStateNode(service, node)) continue;
+        for (const item of (await service.storedItems(node)).reverse()) announce(ctx, host, service, node, item);
+      }
+    });
+  });
 }
 
 /** Publishes reported states on the service of their host, as the server itself (publisher: the host). */
