@@ -244,6 +244,7 @@ export class Server {
       vhostOption: (domain, option) => this.vhostOption(domain, option),
       vhosts: this.vhosts,
       cluster: this.cluster,
+      admission: this.admission,
     };
   }
 }
