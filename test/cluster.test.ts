@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as connectTcp } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts, startTestServer, type TestServer } from './support/server.js';
@@ -18,6 +18,7 @@ import { clusterTestsUnavailable, NatsServer } from './support/nats.js';
 import { asteriskState, assertResult, form, iq, owner, pubsub, NS_EVENT } from './support/pubsub.js';
 import type { Element } from '../src/xml/element.js';
 import { connectClient } from './support/adhoc-client.js';
+import { main } from '../src/main.js';
 
 const skip = clusterTestsUnavailable();
 
@@ -248,6 +249,23 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
     } finally {
       await admin.stop();
     }
+  });
+
+  it('switchboard cluster status lists the nodes as the running nodes see them', async () => {
+    const file = join(node3Data, 'status.yaml');
+    writeFileSync(file, JSON.stringify({ 'data-dir': node3Data, storage, 'cluster-mode': true, cluster: { 'nats-url': nats.url, 'request-timeout': 1 } }));
+    const printed: string[] = [];
+    const log = console.log;
+    console.log = (line: string) => { printed.push(line); };
+    let code: number;
+    try {
+      code = await main(['cluster', 'status', '-c', file]);
+    } finally {
+      console.log = log;
+    }
+    assert.equal(code, 0, printed.join('\n'));
+    assert.match(printed[0]!, /^NODE\s+STATE\s+SESSIONS\s+SINCE$/);
+    assert.deepEqual(printed.slice(1).map((l) => l.split(/\s+/).slice(0, 2)), [['node1', 'connected'], ['node2', 'connected'], ['node3', 'connected']]);
   });
 
   it('a custom event raised by an admin script on one node is answered by the scripts of the other nodes', async () => {

@@ -9,6 +9,7 @@ import { xml } from '../xml/element.js';
 import { commandRegistry, oneForm, type CommandReply } from './adhoc/commands.js';
 import { bareJidOf, fields, type DataForm } from './adhoc/forms.js';
 import type { NodeInfo } from '../cluster/node.js';
+import { STATUS_REQUEST } from '../cluster/status.js';
 
 export const CLUSTER_MANAGER = { name: 'cl-comp', label: 'Cluster Connection Manager' };
 const NS_CLUSTER = 'urn:switchboard:cluster';
@@ -56,6 +57,9 @@ export default defineModule({
       return here.length ? here : undefined;
     });
 
+    // `switchboard cluster status` asks every node for its view.
+    const offStatusRequest = ctx.cluster.handle(STATUS_REQUEST, () => ctx.cluster.nodes());
+
     const offStatus = registry.add({
       node: `${NS_CLUSTER}#status`, name: 'Cluster status', component: CLUSTER_MANAGER.name, allowed: adminOnly,
       run: () => {
@@ -102,6 +106,6 @@ export default defineModule({
       return true;
     }, 200);
 
-    return () => { offLocate(); offStatus(); offLocateCommand(); offItems(); };
+    return () => { offLocate(); offStatusRequest(); offStatus(); offLocateCommand(); offItems(); };
   },
 });
