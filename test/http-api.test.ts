@@ -120,6 +120,9 @@ describe('HTTP management API', () => {
       const r = await api('GET', '/nothing-here');
       assert.equal(r.status, 404);
       assert.equal(r.body.error, 'no-such-endpoint');
+      const bad = await api('GET', '/users/%E0%A4%A/locate');
+      assert.equal(bad.status, 400);
+      assert.match(bad.body.message, /percent-encoding/);
       const m = await api('PUT', '/users');
       assert.equal(m.status, 405);
       assert.equal(m.body.error, 'method-not-allowed');

@@ -152,7 +152,7 @@ function matchPath(template: string, path: string): Record<string, string> | und
       try {
         params[w.slice(1, -1)] = decodeURIComponent(g);
       } catch {
-        return undefined;
+        throw new ApiError(400, 'bad-request', `the path segment "${g}" is not valid percent-encoding`);
       }
     } else if (w !== g) {
       return undefined;
