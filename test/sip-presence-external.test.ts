@@ -91,6 +91,19 @@ describe('SIP presence bridge, external output over BOSH', () => {
     assert.equal(bridge.logs.filter((l) => /invalid transition/.test(l.msg)).length, 0);
   });
 
+  it('after a restart of both servers, logs in again and sends the stored presence without a new report', async () => {
+    const before = (await stored())!;
+    await bob.xmpp.stop();
+    bridge = await bridge.restart(async () => { target = await target.restart(); });
+    bob = await startWatcher(target.port, 'bob');
+    await bridge.waitForLog((l) => l.msg === 'stored BOSH session is gone: logging in again', 'the new login', 15_000);
+    const available = await bob.waitFor(fromPhone(PHONE), 'the phone presence after the new login', 15_000);
+    assert.equal(available.attrs.type, undefined);
+    assert.equal(available.getChildText('show'), null, 'still-online, as stored');
+    await bridge.waitForLog((l) => l.msg === 'BOSH session opened', 'the new session', 15_000);
+    assert.notEqual((await stored())!.sid, before.sid);
+  });
+
   it('logs in again when the server ends the session', async () => {
     const before = (await stored())!;
     const session = target.server.sessions.get('alice@localhost', 'phone/100@pbx.example.com');

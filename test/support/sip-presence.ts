@@ -31,8 +31,8 @@ export interface LoggedServer {
   addUser(jid: string, password?: string): Promise<void>;
   subscribe(watcher: string, owner: string): Promise<void>;
   stop(): Promise<void>;
-  /** Stops and starts again with the same data directory, ports and options. */
-  restart(): Promise<LoggedServer>;
+  /** Stops and starts again with the same data directory, ports and options (running `between` while stopped). */
+  restart(between?: () => Promise<void>): Promise<LoggedServer>;
 }
 
 export async function startLoggedServer(overrides: Record<string, unknown>, dataDir = mkdtempSync(join(tmpdir(), 'switchboard-sip-')),
@@ -75,8 +75,9 @@ export async function startLoggedServer(overrides: Record<string, unknown>, data
       await server.storage.roster.setItem(watcher, item(owner, 'to'));
     },
     stop: () => server.stop(),
-    async restart() {
+    async restart(between) {
       await server.stop();
+      await between?.();
       return startLoggedServer(overrides, dataDir, [port!, tlsPort!, httpPort!, boshPort!, wsPort!, wssPort!]);
     },
   };

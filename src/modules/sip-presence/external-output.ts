@@ -74,22 +74,29 @@ export class ExternalOutput implements PresenceOutput {
     };
   }
 
-  /** Takes up the sessions stored for mapped phones; what could be resumed is the phones' state. */
+  /**
+   * Takes up the sessions stored for mapped phones: their state is restored at once, and each
+   * session is resumed (or, if gone, opened anew) in the background, so that a remote server that
+   * is slow or down does not hold up the start.
+   */
   async start(phones: Iterable<PhoneMapping>): Promise<void> {
     for (const mapping of phones) {
       const stored = await this.store.get<StoredSession>(`sip:${mapping.uri}`, KEY);
       if (!stored || stored.url !== this.options.url || stored.username !== mapping.username) continue;
       const phone: Phone = { mapping, stored, availability: stored.availability };
       this.phones.set(mapping.uri, phone);
-      const client = this.client(phone);
-      if (await client.resume(stored.sid, stored.rid).catch(() => false)) {
-        phone.client = client;
-        this.ctx.log.info({ uri: mapping.uri, sid: stored.sid }, 'BOSH session resumed after restart');
-      } else {
-        this.ctx.log.info({ uri: mapping.uri }, 'stored BOSH session is gone: logging in again');
-        this.chain(mapping.uri, () => this.present(phone));
-      }
       this.restoredStates.set(mapping.uri, stored.availability === 'on-the-phone' ? 'still-onthephone' : 'still-online');
+      this.chain(mapping.uri, async () => {
+        const client = this.client(phone);
+        if (await client.resume(stored.sid, stored.rid).catch(() => false)) {
+          phone.client = client;
+          this.ctx.log.info({ uri: mapping.uri, sid: stored.sid }, 'BOSH session resumed after restart');
+          return;
+        }
+        this.ctx.log.info({ uri: mapping.uri }, 'stored BOSH session is gone: logging in again');
+        phone.stored = undefined;
+        await this.present(phone);
+      });
     }
   }
 
