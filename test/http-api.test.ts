@@ -4,6 +4,7 @@
 // and the PubSub module's resources (the same bodies as its own /api/device-states).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { startFromFile, apiClient, type FileServer } from './support/http-api.js';
 import { TokenStore } from '../src/modules/http-api/tokens.js';
 import { canLogIn, connectClient, type Connected } from './support/adhoc-client.js';
@@ -75,6 +76,13 @@ describe('HTTP management API', () => {
       const r = await apiClient(s.httpPort, token)('GET', '/users');
       assert.equal(r.status, 403);
       assert.match(r.body.message, /alice@localhost is no longer a server administrator/);
+    });
+
+    it('stores only a SHA-256 hash of the secret', async () => {
+      const stored = JSON.stringify(await s.server.storage.keyValue('api-tokens').get('', 'tokens'));
+      const secret = adminToken.split('_')[2]!;
+      assert.ok(!stored.includes(secret), 'the secret is not stored');
+      assert.ok(stored.includes(createHash('sha256').update(secret).digest('hex')));
     });
 
     it('stops accepting a revoked token at once', async () => {
