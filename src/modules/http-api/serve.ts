@@ -114,6 +114,8 @@ export function apiHandler(options: ServeOptions) {
       const body = method === 'GET' || method === 'DELETE' ? undefined : await readJson(req);
       const reply = await route.handle({ method: method as ApiMethod, params, query: url.searchParams, body, caller, raw: req });
       const status = reply.status ?? 200;
+      // Changes are logged with the token that made them (its secret never is).
+      if (method !== 'GET') log.info({ token: caller.tokenId, admin: caller.admin, method, path: url.pathname, status }, 'API change');
       if (status === 204) {
         res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
         return;
