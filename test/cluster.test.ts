@@ -19,6 +19,7 @@ import { asteriskState, assertResult, form, iq, owner, pubsub, NS_EVENT } from '
 import type { Element } from '../src/xml/element.js';
 import { connectClient } from './support/adhoc-client.js';
 import { main } from '../src/main.js';
+import { BoshClient } from './support/bosh-client.js';
 
 const skip = clusterTestsUnavailable();
 
@@ -248,6 +249,13 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
       await admin.command('sess-man@localhost', 'urn:switchboard:bans#unban', { fields: { address: '127.0.0.4' } });
     } finally {
       await admin.stop();
+    }
+  });
+
+  it('BOSH names the node serving the session in the host attribute (seed 11.10.2)', async () => {
+    for (const [t, name] of [[node1, 'node1'], [node2, 'node2']] as const) {
+      const created = await new BoshClient(t.boshPort).create();
+      assert.equal(created.attrs.host, name);
     }
   });
 

@@ -520,7 +520,8 @@ export class BoshManager {
       maxPause: c['max-pause'],
       inactivity: c['max-inactivity-time'],
       maxRequestSize: c['max-request-size'],
-      nodeHostname: c['send-node-hostname'] ? (c['node-hostname'] ?? hostname()) : undefined,
+      // Seed 11.10.2: the node serving the session, so that a client can come back to it.
+      nodeHostname: c['send-node-hostname'] ? (c['node-hostname'] ?? server.config.cluster['node-name'] ?? hostname()) : undefined,
     };
   }
 
