@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { startFromFile, apiClient, type FileServer } from './support/http-api.js';
 import { freePorts } from './support/server.js';
 
@@ -78,6 +78,7 @@ describe('switchboard token', () => {
 
 describe('switchboard start: SIGHUP reloads the configuration', () => {
   it('applies a new log level on SIGHUP and refuses an invalid file, still running', async () => {
+    // Only for its directory and file: the server itself runs as the child process below.
     const s = await startFromFile({});
     const file = s.file;
     await s.server.stop();
@@ -107,6 +108,6 @@ describe('switchboard start: SIGHUP reloads the configuration', () => {
     assert.match(run.stdout, /"applied":\["log.level"\]/);
     assert.match(run.stdout, /log\.level: expected one of/);
     assert.ok(readFileSync(file, 'utf8').includes('shouting'));
-    await s.stop();
+    rmSync(s.dir, { recursive: true, force: true });
   });
 });
