@@ -1,0 +1,195 @@
+// `workers: 2` through the real command: `switchboard start` forks two worker processes behind
+// the same ports. Two @xmpp/client users on different workers subscribe to each other's
+// presence, chat, and a PubSub publication reaches a subscriber on the other worker; a worker
+// killed with SIGKILL is restarted, and its user's contact sees the user go unavailable at once.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { xml } from '@xmpp/client';
+import { freePorts } from './support/server.js';
+import { startClient, type LiveClient } from './support/xmpp-client.js';
+import { loadConfig } from '../src/config/load.js';
+import { openStorage } from '../src/storage/index.js';
+import { deriveCredentials } from '../src/auth/credentials.js';
+
+const mainUrl = new URL('../src/main.ts', import.meta.url).href;
+const tsxLoader = import.meta.resolve('tsx');
+
+type LogLine = Record<string, unknown> & { msg?: string; worker?: number };
+
+/** The primary process and the log lines it wrote (its own and its workers'). */
+class Primary {
+  readonly lines: LogLine[] = [];
+  readonly exited: Promise<number | null>;
+  private stderr = '';
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly child: ChildProcess) {
+    let buffer = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buffer += c;
+      const parts = buffer.split('\n');
+      buffer = parts.pop()!;
+      for (const part of parts) {
+        if (!part.trim()) continue;
+        try { this.lines.push(JSON.parse(part) as LogLine); } catch { this.lines.push({ msg: part }); }
+      }
+      for (const w of [...this.waiters]) w();
+    });
+    child.stderr!.on('data', (c: Buffer) => { this.stderr += c; });
+    this.exited = new Promise((resolve) => child.on('close', resolve));
+  }
+
+  /** Waits for a log line, at or after index `from`, that matches. */
+  async waitFor(match: (l: LogLine) => boolean, what: string, from = 0, timeoutMs = 60_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.slice(from).find(match);
+      if (found) return found;
+      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error(`no log line ${what}; stderr: ${this.stderr}\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+      await new Promise<void>((resolve) => {
+        const done = () => { clearTimeout(timer); this.waiters.delete(done); resolve(); };
+        const timer = setTimeout(done, 200);
+        this.waiters.add(done);
+      });
+    }
+  }
+}
+
+describe('workers: 2 behind one set of ports', () => {
+  let dir: string;
+  let primary: Primary;
+  let port: number;
+  const clients: LiveClient[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-workers-'));
+    const [c2s, tls, http] = await freePorts(3);
+    port = c2s!;
+    const configFile = join(dir, 'switchboard.yaml');
+    writeFileSync(configFile, stringify({
+      'data-dir': join(dir, 'data'),
+      workers: 2,
+      c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
+      http: { host: '127.0.0.1', port: http },
+      bosh: { port: 0 },
+      websocket: { port: 0, 'tls-port': 0 },
+      log: { level: 'info' },
+    }));
+    // The accounts, in the SQLite database the workers will share.
+    const { config } = await loadConfig({ file: configFile });
+    const storage = await openStorage(config.storage, config['data-dir']);
+    for (const user of ['alice', 'bob']) await storage.users.create('localhost', user, deriveCredentials('secret'));
+    await storage.close();
+    const script = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(process.argv.slice(1))).then((code) => { process.exitCode = code; })`;
+    primary = new Primary(spawn(process.execPath, ['--import', tsxLoader, '-e', script, '--', 'start', '-c', configFile], { cwd: dir, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    await primary.waitFor((l) => l.msg === 'started', 'started');
+  });
+
+  after(async () => {
+    if (process.env.DEBUG_WORKERS) for (const l of primary.lines) console.error(JSON.stringify(l));
+    for (const c of clients) await c.xmpp.stop().catch(() => {});
+    if (primary && primary.child.exitCode === null) {
+      primary.child.kill('SIGKILL');
+      for (const l of primary.lines) if (l.msg === 'worker ready' && typeof l.pid === 'number') { try { process.kill(l.pid, 'SIGKILL'); } catch { /* gone */ } }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Logs `user` in and tells which worker took the connection (from the worker's log line). */
+  async function login(user: string, resource: string): Promise<{ client: LiveClient; worker: number }> {
+    const from = primary.lines.length;
+    const client = await startClient(port, user, { resource });
+    clients.push(client);
+    const line = await primary.waitFor((l) => l.msg === 'authenticated' && l.user === `${user}@localhost`, `authenticated ${user}`, from);
+    return { client, worker: line.worker! };
+  }
+
+  const presenceFrom = (who: string, type?: string) => (s: { name: string; attrs: Record<string, string> }) =>
+    s.name === 'presence' && s.attrs.from?.startsWith(`${who}@localhost/`) && s.attrs.type === type;
+
+  it('serves users on different workers as one server, and restarts a killed worker', async () => {
+    const started = primary.lines.find((l) => l.msg === 'started')!;
+    assert.deepEqual(Object.keys(started.workers as object).sort(), ['1', '2']);
+
+    // alice asks for bob's presence while he is offline: the request waits in the shared database.
+    const alice = await login('alice', 'desk');
+    await alice.client.xmpp.iqCaller.get(xml('query', { xmlns: 'jabber:iq:roster' }));
+    await alice.client.xmpp.send(xml('presence'));
+    await alice.client.xmpp.send(xml('presence', { to: 'bob@localhost', type: 'subscribe' }));
+    // Stanzas of a stream are handled in order: once the ping is answered, the request is stored.
+    await alice.client.xmpp.iqCaller.get(xml('ping', { xmlns: 'urn:xmpp:ping' }));
+
+    // Connections go to the workers in turn; a few tries land bob on the other one.
+    let bob = await login('bob', 'phone');
+    for (let tries = 0; bob.worker === alice.worker; tries++) {
+      assert.ok(tries < 8, 'bob never landed on the other worker');
+      await bob.client.xmpp.stop();
+      bob = await login('bob', 'phone');
+    }
+
+    // Presence subscription both ways, across the workers (roster pushes, probes, broadcasts).
+    await bob.client.xmpp.iqCaller.get(xml('query', { xmlns: 'jabber:iq:roster' }));
+    await bob.client.xmpp.send(xml('presence'));
+    await bob.client.waitFor((s) => s.is('presence') && s.attrs.type === 'subscribe' && s.attrs.from === 'alice@localhost', 'subscribe from alice', 15_000);
+    await bob.client.xmpp.send(xml('presence', { to: 'alice@localhost', type: 'subscribed' }));
+    await bob.client.xmpp.send(xml('presence', { to: 'alice@localhost', type: 'subscribe' }));
+    await alice.client.waitFor((s) => s.is('presence') && s.attrs.type === 'subscribe' && s.attrs.from === 'bob@localhost', 'subscribe from bob', 15_000);
+    await alice.client.xmpp.send(xml('presence', { to: 'bob@localhost', type: 'subscribed' }));
+    await alice.client.waitFor(presenceFrom('bob'), 'bob available', 15_000);
+    await bob.client.waitFor(presenceFrom('alice'), 'alice available', 15_000);
+
+    // Chat both ways.
+    await alice.client.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'm1' }, xml('body', {}, 'hello from worker ' + alice.worker)));
+    const m1 = await bob.client.waitFor((s) => s.is('message') && s.attrs.id === 'm1', 'message from alice', 15_000);
+    assert.equal(m1.getChildText('body'), `hello from worker ${alice.worker}`);
+    assert.equal(m1.attrs.from, alice.client.jid);
+    await bob.client.xmpp.send(xml('message', { to: alice.client.jid, type: 'chat', id: 'm2' }, xml('body', {}, 'hi back')));
+    assert.equal((await alice.client.waitFor((s) => s.is('message') && s.attrs.id === 'm2', 'reply from bob', 15_000)).getChildText('body'), 'hi back');
+
+    // PubSub: alice creates and publishes, bob (on the other worker) is notified.
+    const node = `workers-${Date.now()}`;
+    const pubsub = (...children: ReturnType<typeof xml>[]) => xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, ...children);
+    const create = await alice.client.xmpp.iqCaller.set(pubsub(xml('create', { node })), 'pubsub.localhost');
+    assert.ok(create === undefined || create.name === 'pubsub');
+    await bob.client.xmpp.iqCaller.set(pubsub(xml('subscribe', { node, jid: 'bob@localhost' })), 'pubsub.localhost');
+    await alice.client.xmpp.iqCaller.set(pubsub(xml('publish', { node }, xml('item', { id: 'SIP/1000' }, xml('state', { xmlns: 'http://asterisk.org' }, 'busy')))), 'pubsub.localhost');
+    const event = await bob.client.waitFor((s) => s.is('message') && s.attrs.from === 'pubsub.localhost' && s.getChild('event', 'http://jabber.org/protocol/pubsub#event') !== undefined, 'PubSub notification', 15_000);
+    const item = event.getChild('event')!.getChild('items')!.getChild('item')!;
+    assert.equal(item.attrs.id, 'SIP/1000');
+    assert.equal(item.getChild('state')!.text(), 'busy');
+
+    // Kill bob's worker: alice's worker tells her at once (no heartbeat timeout: 180 s by default).
+    const ready = [...primary.lines].reverse().find((l) => l.msg === 'worker ready' && l.worker === bob.worker)!;
+    const killedPid = ready.pid as number;
+    const before = primary.lines.length;
+    process.kill(killedPid, 'SIGKILL');
+    await alice.client.waitFor(presenceFrom('bob', 'unavailable'), 'bob unavailable after his worker died', 15_000);
+    const died = await primary.waitFor((l) => l.msg === 'worker died; restarting it', 'worker died', before);
+    assert.equal(died.worker, bob.worker);
+    const back = await primary.waitFor((l) => l.msg === 'worker ready' && l.worker === bob.worker, 'worker restarted', before);
+    assert.notEqual(back.pid, killedPid);
+
+    // Bob logs in again (on either worker) and is back for alice; messages flow again.
+    const bobAgain = await login('bob', 'phone');
+    await bobAgain.client.xmpp.iqCaller.get(xml('query', { xmlns: 'jabber:iq:roster' }));
+    await bobAgain.client.xmpp.send(xml('presence'));
+    await alice.client.waitFor(presenceFrom('bob'), 'bob available again', 15_000);
+    await alice.client.xmpp.send(xml('message', { to: bobAgain.client.jid, type: 'chat', id: 'm3' }, xml('body', {}, 'welcome back')));
+    assert.equal((await bobAgain.client.waitFor((s) => s.is('message') && s.attrs.id === 'm3', 'message after the restart', 15_000)).getChildText('body'), 'welcome back');
+  });
+
+  it('stops gracefully on SIGTERM: every worker ends, then the primary', async () => {
+    for (const c of clients.splice(0)) await c.xmpp.stop().catch(() => {});
+    const pids = primary.lines.filter((l) => l.msg === 'worker ready').map((l) => l.pid as number);
+    primary.child.kill('SIGTERM');
+    assert.equal(await primary.exited, 0);
+    const stopped = primary.lines.filter((l) => l.msg === 'worker stopped').map((l) => l.worker).sort();
+    assert.deepEqual(stopped, [1, 2]);
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'no worker is left running');
+  });
+});
