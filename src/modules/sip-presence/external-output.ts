@@ -1,6 +1,7 @@
 // Output "external": each phone is a BOSH session to another XMPP server, logged in with the
 // mapping's username and password, as perl-bosh did (seed 003). Its sid, rid and presence id are
-// persisted in the key-value store before every request, so that after a restart of Switchboard
+// written to the key-value store with every request (in order; a graceful stop waits for the
+// writes, a crash may leave the rid one request behind), so that after a restart of Switchboard
 // the bridge takes up the same session (no offline/online flap for the contacts) instead of
 // logging in again; the mapping file's own RID, SID and presenceId columns are used the same way
 // for a phone with nothing stored (a session perl-bosh left open). Stopping the bridge leaves the
