@@ -300,6 +300,13 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
     const event = await carol.waitFor((s) => s.name === 'message' && s.getChild('event', NS_EVENT)?.getChild('items')?.getChild('item')?.attrs.id === 'SIP/100'
       && s.toString().includes('INUSE') && !s.toString().includes('NOT_INUSE'), 10_000, 'the device state event');
     assert.equal(event.attrs.to, 'carol@localhost/astvoip3');
+    // The device-state view is the same whichever node is asked.
+    for (const t of [node1, node2]) {
+      const response = await fetch(`http://127.0.0.1:${t.httpPort}/api/device-states`, { headers: { Authorization: `Basic ${Buffer.from('admin@localhost:secret').toString('base64')}` } });
+      assert.equal(response.status, 200);
+      const body = await response.json() as { devices: { device: string; state: string }[] };
+      assert.equal(body.devices.find((d) => d.device === 'SIP/100')?.state, 'INUSE', `node ${t.config.cluster['node-name']}`);
+    }
     carol.destroy();
     await waitUntil(() => node1.server.sessions.get('carol@localhost', 'astvoip3') === undefined, 'carol is gone');
   });

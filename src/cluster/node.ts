@@ -34,6 +34,12 @@ export interface Cluster {
   nodes(): NodeInfo[];
   /** When a session (of any node) was bound, in ms since the epoch. */
   boundSince(session: ClientSession): number | undefined;
+  /**
+   * Whether this node serves the domain services (PubSub) now: always alone; in a cluster the
+   * oldest node does and the others forward their stanzas to it, so state those services keep
+   * in memory is current there.
+   */
+  serving(): boolean;
 }
 
 export interface ClusterDeps {
@@ -158,6 +164,10 @@ export class ClusterNode implements Cluster {
 
   nodes(): NodeInfo[] {
     return this.membership.list();
+  }
+
+  serving(): boolean {
+    return !this.enabled || this.membership.isCleanupLeader();
   }
 
   boundSince(session: ClientSession): number | undefined {

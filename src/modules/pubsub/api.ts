@@ -34,11 +34,11 @@ export function addNodeListRoute(ctx: ModuleContext, services: () => PubSubServi
 }
 
 /** Adds GET /device-states and /mailboxes with the given bodies; returns a remover. */
-export function addDeviceStateRoutes(ctx: ModuleContext, bodies: { deviceStates: () => unknown; mailboxes: () => unknown }): () => void {
+export function addDeviceStateRoutes(ctx: ModuleContext, bodies: { deviceStates: () => Promise<unknown>; mailboxes: () => Promise<unknown> }): () => void {
   const registry = apiRegistry(ctx);
   const removers = [
-    registry.add({ method: 'GET', path: '/device-states', scope: 'read', summary: 'Asterisk device states: per device, what each server reported and the aggregate', handle: () => ({ body: bodies.deviceStates() }) }),
-    registry.add({ method: 'GET', path: '/mailboxes', scope: 'read', summary: 'Asterisk mailboxes: per mailbox, the new and old message counts', handle: () => ({ body: bodies.mailboxes() }) }),
+    registry.add({ method: 'GET', path: '/device-states', scope: 'read', summary: 'Asterisk device states: per device, what each server reported and the aggregate', handle: async () => ({ body: await bodies.deviceStates() }) }),
+    registry.add({ method: 'GET', path: '/mailboxes', scope: 'read', summary: 'Asterisk mailboxes: per mailbox, the new and old message counts', handle: async () => ({ body: await bodies.mailboxes() }) }),
   ];
   return () => { for (const r of removers) r(); };
 }

@@ -130,8 +130,11 @@ function mapFor<T>(maps: Map<string, Map<string, T>>, key: string): Map<string, 
 }
 
 /** Serves the view on the HTTP listeners, to administrators only. */
+/** The cluster-wide request for the view of the node serving PubSub. */
+const VIEW_REQUEST = 'pubsub/device-state-view';
+
 export function serveDeviceStates(ctx: ModuleContext, view: DeviceStateView): void {
-  const endpoint = (path: string, body: () => unknown) => ctx.http.route(path, async (req, res, url) => {
+  const endpoint = (path: string, body: () => Promise<unknown>) => ctx.http.route(path, async (req, res, url) => {
     if (ctx.http.cors(req, res, 'GET, OPTIONS')) return;
     if (url.pathname !== path) return sendJson(res, 404, { error: 'not found' });
     if (req.method !== 'GET') {
@@ -139,10 +142,26 @@ export function serveDeviceStates(ctx: ModuleContext, view: DeviceStateView): vo
       return sendJson(res, 405, { error: 'only GET' });
     }
     if (!(await authorised(ctx, req, res))) return;
-    sendJson(res, 200, body());
+    let answer: unknown;
+    try {
+      answer = await body();
+    } catch (e) {
+      return sendJson(res, 503, { error: (e as Error).message });
+    }
+    sendJson(res, 200, answer);
   });
-  const deviceStates = () => ({ devices: view.deviceStates() });
-  const mailboxes = () => ({ mailboxes: view.mailboxList() });
+  const local = (kind: unknown) => (kind === 'mailboxes' ? { mailboxes: view.mailboxList() } : { devices: view.deviceStates() });
+  // The view follows what is published, which the node serving PubSub sees; in a cluster the
+  // other nodes ask it.
+  ctx.cluster.handle(VIEW_REQUEST, (kind) => (ctx.cluster.serving() ? local(kind) : undefined));
+  const current = async (kind: 'devices' | 'mailboxes') => {
+    if (ctx.cluster.serving()) return local(kind);
+    const reply = (await ctx.cluster.request(VIEW_REQUEST, kind)).find((r) => r.value !== undefined);
+    if (!reply) throw new Error('the cluster node serving PubSub did not answer; try again');
+    return reply.value;
+  };
+  const deviceStates = () => current('devices');
+  const mailboxes = () => current('mailboxes');
   endpoint('/api/device-states', deviceStates);
   endpoint('/api/mailboxes', mailboxes);
   // The same bodies in the management API (/api/v1/, bearer tokens), when that module is on.
