@@ -17,11 +17,16 @@ import { backends } from './support/postgres.js';
 import { clusterTestsUnavailable, NatsServer } from './support/nats.js';
 import { asteriskState, assertResult, form, iq, owner, pubsub, NS_EVENT } from './support/pubsub.js';
 import type { Element } from '../src/xml/element.js';
+import { xml as xmlElement } from '@xmpp/client';
+import { WebSocket } from 'ws';
 import { connectClient } from './support/adhoc-client.js';
 import { main } from '../src/main.js';
 import { BoshClient } from './support/bosh-client.js';
+import { startClient } from './support/xmpp-client.js';
 
 const skip = clusterTestsUnavailable();
+// Node 20 has no global WebSocket; @xmpp/websocket uses the global one, as in a browser.
+(globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 
 /** Polls until `check` holds; the machine may be loaded, so the wait is generous. */
 async function waitUntil(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
@@ -78,6 +83,7 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
   const overrides = (name: string) => ({
     storage,
     admins: ['admin@localhost'],
+    'vhost-options': { localhost: { 'anonymous-login': true } },
     bans: { 'auth-failures': 3, 'ban-time': 600 },
     'cluster-mode': true,
     cluster: { 'nats-url': nats.url, 'node-name': name, 'heartbeat-interval': 0.3, 'max-inactivity-time': 2.5, 'request-timeout': 3 },
@@ -193,6 +199,39 @@ describe('cluster: three nodes over NATS and PostgreSQL', { skip }, () => {
     assert.equal(request.attrs.from, 'alice@localhost/a');
     bob.send("<iq type='result' to='alice@localhost/a' id='v1'><query xmlns='jabber:iq:version'><name>bob's client</name></query></iq>");
     assert.equal((await alice.waitForName('iq', { id: 'v1' })).attrs.type, 'result');
+  });
+
+  it('WebSocket and anonymous users on one node reach users on another; the admin sees online users of every node', async () => {
+    const alice = await login(node1, 'alice', 'w');
+    const ws = await startClient(0, 'bob', { service: `ws://127.0.0.1:${node2.httpPort}/xmpp-websocket`, resource: 'ws' });
+    const anonymous = await startClient(node2.port, undefined);
+    try {
+      await waitUntil(() => node1.server.sessions.get('bob@localhost', 'ws') !== undefined && node1.server.sessions.resources(anonymous.jid.split('/')[0]!).length === 1, 'node1 knows the WebSocket and anonymous sessions');
+      alice.send("<message to='bob@localhost/ws' type='chat' id='w1'><body>to WebSocket</body></message>");
+      await ws.waitFor((m) => m.is('message') && m.attrs.id === 'w1', 'the message over WebSocket', 10_000);
+      alice.send(`<message to='${anonymous.jid}' type='chat' id='w2'><body>to anonymous</body></message>`);
+      await anonymous.waitFor((m) => m.is('message') && m.attrs.id === 'w2', 'the message to the anonymous user', 10_000);
+
+      // The anonymous account's roster lives in node2's memory: alice's answer on node1 reaches it there.
+      const anonymousBare = anonymous.jid.split('/')[0]!;
+      await anonymous.xmpp.send(xmlElement('presence'));
+      await waitUntil(() => node1.server.sessions.available(anonymousBare).length === 1, 'node1 knows the anonymous user is available');
+      await anonymous.xmpp.send(xmlElement('presence', { to: 'alice@localhost', type: 'subscribe' }));
+      await alice.waitFor((p) => p.name === 'presence' && p.attrs.type === 'subscribe' && p.attrs.from === anonymousBare, 10_000, 'the anonymous subscription request');
+      alice.send(`<presence to='${anonymousBare}' type='subscribed'/>`);
+      await anonymous.waitFor((p) => p.is('presence') && p.attrs.from === 'alice@localhost/w', "alice's presence for the anonymous user", 10_000);
+
+      const admin = await connectClient(node1.port, 'admin');
+      try {
+        const list = await admin.command('localhost', 'http://jabber.org/protocol/admin#get-online-users-list', { fields: { max_items: 'none' } });
+        for (const jid of ['alice@localhost', 'bob@localhost', anonymousBare]) assert.ok(list.values.onlineuserjids!.includes(jid), `${jid} online: ${list.values.onlineuserjids}`);
+      } finally {
+        await admin.stop();
+      }
+    } finally {
+      await ws.xmpp.stop();
+      await anonymous.xmpp.stop();
+    }
   });
 
   it('administrators see the nodes (cl-comp disco items, status command) and locate a user cluster-wide', async () => {

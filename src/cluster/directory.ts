@@ -106,7 +106,7 @@ export class SessionDirectory implements RemoteLink {
     // Stanzas to the bare JID of an anonymous account held elsewhere are handled on its node:
     // its roster and other data live only in that node's memory.
     for (const kind of ['message', 'presence', 'iq'] as const) {
-      this.unsubscribers.push(hooks.on(`${kind}/bare`, (r) => this.toAnonymousHome(r), 1000));
+      this.unsubscribers.push(hooks.on(`${kind}/bare`, (r) => this.toAnonymousHome(r, kind), 1000));
     }
   }
 
@@ -186,7 +186,10 @@ export class SessionDirectory implements RemoteLink {
     this.send(this.subject(incarnation, 'route'), { st: toWire(stanza) });
   }
 
-  private toAnonymousHome(r: Routed): boolean {
+  private toAnonymousHome(r: Routed, kind: 'message' | 'presence' | 'iq'): boolean {
+    // A client's own presence to it is first handled here, on the sender's side (its roster);
+    // the presence module then routes it again, without origin, and that leg goes home.
+    if (kind === 'presence' && r.origin) return false;
     const resources = this.o.sessions.resources(r.to.bare);
     if (resources.length === 0 || resources.some((s) => s.node === undefined)) return false;
     const remote = resources.find((s) => s.anonymous) as RemoteSession | undefined;
