@@ -16,6 +16,7 @@ import type { ClientSession } from '../core/session.js';
 import type { BusMessage, ClusterBus, RequestOptions } from './bus.js';
 import { parseJid } from '../jid.js';
 import { xml, type Element } from '../xml/element.js';
+import { outgoingTrafficGate } from './throttling.js';
 
 /** A bus that can lose what this node publishes, as during a NATS restart. */
 class LossyBus implements ClusterBus {
@@ -46,7 +47,7 @@ function localSession(sessions: SessionManager, full: string): ClientSession & {
 
 const settle = async () => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); };
 
-function node(network: LocalBusNetwork, name: string) {
+function node(network: LocalBusNetwork, name: string, admitOutgoing?: (bytes: number) => boolean) {
   const bus = new LossyBus(network.connect());
   const sessions = new SessionManager();
   const hooks = new Hooks<ServerEvents>();
@@ -60,7 +61,7 @@ function node(network: LocalBusNetwork, name: string) {
   });
   directory = new SessionDirectory({
     bus, prefix: 't', nodeName: name, incarnation: `${name}-1`, membership, sessions, hooks, log,
-    router: { route: async () => {} } as unknown as Router, track: (w) => { void w; }, requestTimeout: 1000,
+    router: { route: async () => {} } as unknown as Router, track: (w) => { void w; }, requestTimeout: 1000, admitOutgoing,
   });
   directory.start();
   membership.start();
@@ -87,6 +88,22 @@ describe('session directory', () => {
     a.sessions.remove(alice);
     await settle();
     assert.equal(b.sessions.get('alice@example.com', 'phone'), undefined);
+    a.membership.stop(); b.membership.stop();
+  });
+
+  it('drops stanzas to other nodes over cm-ht-traffic-throttling', async () => {
+    const network = new LocalBusNetwork();
+    const a = node(network, 'a');
+    const b = node(network, 'b', outgoingTrafficGate('xmpp:1:0:drop', pino({ level: 'silent' })));
+    await settle();
+    const alice = localSession(a.sessions, 'alice@example.com/phone');
+    a.sessions.add(alice);
+    await settle();
+    const remote = b.sessions.get('alice@example.com', 'phone')!;
+    remote.send(xml('message', { id: 'first' }));
+    remote.send(xml('message', { id: 'second' }));
+    await settle();
+    assert.deepEqual(alice.got.map((m) => m.attrs.id), ['first']);
     a.membership.stop(); b.membership.stop();
   });
 

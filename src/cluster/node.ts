@@ -10,7 +10,7 @@ import type { ClientSession } from '../core/session.js';
 import type { Hooks } from '../core/hooks.js';
 import type { ServerEvents } from '../core/events.js';
 import type { Router } from '../core/router.js';
-import { parseTrafficThrottling, TrafficLimiter } from '../core/traffic-limits.js';
+import { outgoingTrafficGate } from './throttling.js';
 import type { ClusterBus } from './bus.js';
 import { LocalBusNetwork } from './local-bus.js';
 import { connectNatsBus } from './nats-bus.js';
@@ -90,16 +90,11 @@ export class ClusterNode implements Cluster {
       expectedReplies: () => membership.connected().length,
     });
     if (enabled) {
-      const limiter = new TrafficLimiter(parseTrafficThrottling(options['cm-ht-traffic-throttling']));
       directory = new SessionDirectory({
         bus, prefix, nodeName, incarnation, membership, log,
         sessions: deps.sessions, hooks: deps.hooks, router: deps.router, track: deps.track,
         requestTimeout: options['request-timeout'] * 1000,
-        admitOutgoing: limiter.active ? (bytes) => {
-          const breach = limiter.countBytes(bytes) ?? limiter.countStanza();
-          if (breach?.first) log.warn({ limit: breach.description }, 'cluster: cm-ht-traffic-throttling limit reached; stanzas to other nodes are dropped');
-          return breach === undefined;
-        } : undefined,
+        admitOutgoing: outgoingTrafficGate(options['cm-ht-traffic-throttling'], log),
       });
     }
     const node = new ClusterNode(enabled, nodeName, bus, membership, requests, directory, deps, log);
