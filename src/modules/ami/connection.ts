@@ -74,6 +74,7 @@ export class AmiConnection {
   private lastHeard = 0;
   private pinging = false;
   private attempts = 0;
+  private running = false;
   private readonly garbageWarnings = new LogThrottle();
 
   constructor(readonly options: ConnectionOptions, private readonly log: Logger, private readonly handlers: ConnectionHandlers) {
@@ -84,12 +85,15 @@ export class AmiConnection {
     return this.state === 'up';
   }
 
+  /** Connects, and keeps connecting after failures until stop(); may start again after stop(). */
   start(): void {
-    if (this.state === 'stopped') return;
+    if (this.running) return;
+    this.running = true;
     this.open();
   }
 
   stop(): void {
+    this.running = false;
     this.state = 'stopped';
     clearTimeout(this.retryTimer);
     this.teardown('stopped');
@@ -262,7 +266,7 @@ export class AmiConnection {
 
   /** Ends the current connection for `reason` and schedules the next attempt. */
   private fail(reason: string): void {
-    if (this.state === 'stopped' || this.state === 'waiting') return;
+    if (!this.running || this.state === 'waiting') return;
     const wasUp = this.state === 'up';
     this.count('failure');
     this.lastError = reason;

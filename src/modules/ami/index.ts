@@ -3,7 +3,9 @@
 // or res_zmq_manager's ZeroMQ sockets, joined with the XMPP side through two core events: states
 // learned over AMI are published to the PubSub service as res_xmpp would (so the device-state
 // view, the panel and XMPP-connected Asterisks see them), and states published over XMPP are
-// written to the AMI servers. Off unless `ami.servers` names a server.
+// written to the AMI servers. Off unless `ami.servers` names a server. In a cluster (or with
+// `workers`) only the node serving the domain services relays, so that each Asterisk has one
+// relay connected and the relay talks to the PubSub state that is current.
 import { defineModule } from '../../core/module-definition.js';
 import type { ModuleContext } from '../../core/modules.js';
 import { amiConfigSchema, type AmiConfig } from './config.js';
@@ -13,6 +15,9 @@ import { PresenceRelay } from './presence-relay.js';
 import { checkAmiLinks } from './probe.js';
 import { LogThrottle } from './throttle.js';
 import { zmqTransport } from './zmq.js';
+
+/** How often a node checks whether it still serves the domain services (cluster, workers). */
+const SERVING_CHECK_MS = 5000;
 
 export default defineModule({
   name: 'ami',
@@ -55,11 +60,35 @@ export default defineModule({
       if (published === host && !devices.ownsEid(eid)) devices.fromXmpp(eid, device, state);
     }) : undefined;
 
-    ctx.log.info({ servers: links.map((l) => l.name), host, deviceState: config['device-state'], presence: config.presence }, 'AMI relay starting');
-    // What XMPP servers published before this start (stored items) is due to the AMI servers too.
-    if (unhook && host) await ctx.hooks.fire('device-state/replay', { host });
-    for (const link of links) link.transport.start();
+    let active = false;
+    const activate = async () => {
+      if (active) return;
+      active = true;
+      ctx.log.info({ servers: links.map((l) => l.name), host, deviceState: config['device-state'], presence: config.presence }, 'AMI relay starting');
+      // What XMPP servers published before this start (stored items) is due to the AMI servers too.
+      if (unhook && host) await ctx.hooks.fire('device-state/replay', { host });
+      if (active) for (const link of links) link.transport.start();
+    };
+    const deactivate = () => {
+      if (!active) return;
+      active = false;
+      ctx.log.info('AMI relay stopped: another cluster node serves the domain services now');
+      for (const link of links) {
+        link.transport.stop();
+        devices?.disconnected(link);
+        presence?.disconnected(link);
+      }
+    };
+    const follow = () => (ctx.cluster.serving() ? activate() : deactivate());
+    if (ctx.cluster.serving()) await activate();
+    else ctx.log.info('AMI relay idle: another cluster node serves the domain services and relays');
+    // Gaining the service is announced; losing it (an older node came back) is found by looking.
+    const unhookServing = ctx.hooks.on('services/reload', () => follow());
+    const watch = setInterval(() => void follow(), SERVING_CHECK_MS);
+    watch.unref();
     return () => {
+      clearInterval(watch);
+      unhookServing();
       unhook?.();
       for (const link of links) link.transport.stop();
     };

@@ -43,6 +43,7 @@ export class ZmqConnection implements Transport {
   private generation = 0;
   private attempts = 0;
   private nextId = 1;
+  private running = false;
   /** CoreStartupDate and CoreStartupTime as last seen: a change is a restart. */
   private startup: string | undefined;
 
@@ -56,10 +57,13 @@ export class ZmqConnection implements Transport {
   }
 
   start(): void {
-    if (this.state !== 'stopped') void this.open();
+    if (this.running) return;
+    this.running = true;
+    void this.open();
   }
 
   stop(): void {
+    this.running = false;
     this.state = 'stopped';
     clearTimeout(this.retryTimer);
     this.close();
@@ -128,7 +132,7 @@ export class ZmqConnection implements Transport {
       this.log.error(`AMI ${this.server.name}: ${this.lastError}`);
       return;
     }
-    if (this.state === 'stopped') return;
+    if (!this.running) return;
     const generation = ++this.generation;
     this.state = 'connecting';
     if (this.attempts++ > 0) this.count('reconnect');
@@ -144,7 +148,7 @@ export class ZmqConnection implements Transport {
     } catch {
       return;
     }
-    if (generation !== this.generation || (this.state as LinkState) === 'stopped') return;
+    if (generation !== this.generation || !this.running) return;
     this.state = 'up';
     this.upSince = new Date();
     this.lastError = undefined;
@@ -194,7 +198,7 @@ export class ZmqConnection implements Transport {
   }
 
   private fail(reason: string, generation: number): void {
-    if (this.state === 'stopped' || generation !== this.generation || this.state === 'waiting') return;
+    if (!this.running || generation !== this.generation || this.state === 'waiting') return;
     const wasUp = this.state === 'up';
     this.count('failure');
     this.lastError = reason;
