@@ -3,9 +3,13 @@
 // handlers are registered by prefix; the same routing table is served on every HTTP listener
 // (the main HTTP port, the BOSH port, the WebSocket ports), so each is reachable on all.
 //
-// A module registers its routes in setup() through `ctx.http.route(...)`:
+// A module registers its routes in setup() through `ctx.http.route(...)`, saying what each
+// serves: the operations of an API (each one in docs/openapi.yaml, which
+// test/http-api-openapi.test.ts checks against `servedRoutes()`), or where a route that is no
+// scripted API (a transport, a web page) is specified instead:
 //
-//   ctx.http.route('/api/devices/', async (req, res, url) => sendJson(res, 200, { ... }));
+//   ctx.http.route('/api/devices', async (req, res, url) => sendJson(res, 200, { ... }),
+//     { operations: [{ method: 'GET', path: '/api/devices' }] });
 //
 // Handlers get the request, the response and the parsed URL; a handler that throws or rejects
 // answers 500 (if nothing was sent yet). CORS preflights and headers are the handler's choice
@@ -21,13 +25,28 @@ import type { Listener } from '../transports/tcp.js';
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
+/** An operation of an HTTP API, as docs/openapi.yaml names it: `{name}` in a path is a parameter. */
+export interface HttpOperation {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+}
+
+/** What a route serves: API operations, or (for a transport or web page) where it is specified instead. */
+export type RouteDescription =
+  | { operations: readonly HttpOperation[] | (() => readonly HttpOperation[]) }
+  | { documentedIn: string };
+
+/** A registered route as `servedRoutes()` lists it. */
+export type ServedRoute = { prefix: string } & ({ operations: readonly HttpOperation[] } | { documentedIn: string });
+
 /** What modules see of the HTTP service. */
 export interface HttpRoutes {
   /**
    * Serves every path that starts with `prefix` (longest prefix wins). A prefix ending in `/`
-   * also serves the path without it (`/panel/` serves `/panel`).
+   * also serves the path without it (`/panel/` serves `/panel`). `description` says what it serves
+   * (a function for operations that change at runtime, such as the management API's).
    */
-  route(prefix: string, handler: HttpHandler): void;
+  route(prefix: string, handler: HttpHandler, description: RouteDescription): void;
   /** Accepts WebSocket (or other) upgrades on exactly this path. */
   upgrade(path: string, handler: UpgradeHandler): void;
   /** Applies the configured CORS policy to a response; answers a preflight and returns true for OPTIONS. */
@@ -42,17 +61,24 @@ export interface HttpListenOptions {
 }
 
 export class HttpService implements HttpRoutes {
-  private readonly routes: { prefix: string; handler: HttpHandler }[] = [];
+  private readonly routes: { prefix: string; handler: HttpHandler; description: RouteDescription }[] = [];
   private readonly upgrades = new Map<string, UpgradeHandler>();
   private readonly closers: (() => void)[] = [];
 
   constructor(private readonly log: Logger, private readonly corsOrigins: readonly string[] = ['*']) {}
 
-  route(prefix: string, handler: HttpHandler): void {
+  route(prefix: string, handler: HttpHandler, description: RouteDescription): void {
     if (!prefix.startsWith('/')) throw new Error(`HTTP route "${prefix}" must start with /`);
     if (this.routes.some((r) => r.prefix === prefix)) throw new Error(`HTTP route ${prefix} is already registered`);
-    this.routes.push({ prefix, handler });
+    this.routes.push({ prefix, handler, description });
     this.routes.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  /** The routing table as it is now: each prefix with its operations or where it is specified (for the OpenAPI check). */
+  servedRoutes(): ServedRoute[] {
+    return this.routes.map(({ prefix, description: d }) => ('operations' in d
+      ? { prefix, operations: [...(typeof d.operations === 'function' ? d.operations() : d.operations)] }
+      : { prefix, documentedIn: d.documentedIn }));
   }
 
   upgrade(path: string, handler: UpgradeHandler): void {

@@ -54,5 +54,5 @@ export function registerPanel(server: Server, http: HttpRoutes): void {
       'Referrer-Policy': 'no-referrer',
     });
     res.end(req.method === 'HEAD' ? undefined : file.body);
-  });
+  }, { documentedIn: 'README (the operator panel: a web page that speaks XMPP over WebSocket)' });
 }

@@ -607,7 +607,7 @@ export class BoshManager {
 /** Registers BOSH at /http-bind/ on the HTTP service. */
 export function registerBosh(server: Server, http: HttpRoutes & { onClose(fn: () => void): void }): BoshManager {
   const manager = new BoshManager(server);
-  http.route(BOSH_PATH, manager.handler(http));
+  http.route(BOSH_PATH, manager.handler(http), { documentedIn: 'XEP-0124 and XEP-0206 (an XMPP transport, not a scripted API)' });
   http.onClose(() => manager.closeAll());
   return manager;
 }

@@ -45,7 +45,7 @@ export default defineModule({
     pubsubPages(app);
     statsPages(app, history, interval);
     app.on('POST', '/admin/logout', (rq) => app.logout(rq));
-    ctx.http.route('/admin/', (req, res, url) => app.handle(req, res, url));
+    ctx.http.route('/admin/', (req, res, url) => app.handle(req, res, url), { documentedIn: 'README "Admin web UI" (HTML pages for people)' });
     return () => {
       clearInterval(sampler);
       clearInterval(sweeper);

@@ -149,7 +149,7 @@ export function serveDeviceStates(ctx: ModuleContext, view: DeviceStateView): vo
       return sendJson(res, 503, { error: (e as Error).message });
     }
     sendJson(res, 200, answer);
-  });
+  }, { operations: [{ method: 'GET', path }] });
   const local = (kind: unknown) => (kind === 'mailboxes' ? { mailboxes: view.mailboxList() } : { devices: view.deviceStates() });
   // The view follows what is published, which the node serving PubSub sees; in a cluster the
   // other nodes ask it.

@@ -77,5 +77,5 @@ export function registerHttpInput(http: HttpRoutes, bridge: Bridge, options: Htt
     if (unknown.length > 0) return fail(res, 404, `not in the mapping file: ${unknown.join(', ')}`, { unknown });
     const applied = reports.map((r) => bridge.report(r, `http ${callerAddress(req)}`)!);
     sendJson(res, 200, { applied: applied.map((t, i) => ({ uri: reports[i]!.uri, from: t.from, reported: t.reported, to: t.to, valid: t.valid })) });
-  });
+  }, { operations: [{ method: 'POST', path: EVENTS_PATH }] });
 }

@@ -124,7 +124,7 @@ export default defineModule({
       }
       ctx.log.debug({ ...request, queues: queues.length }, 'xml-curl: callcenter.conf');
       sendXml(res, 200, callcenterConfiguration(ctx.config.settings, queues));
-    });
+    }, { operations: [{ method: 'POST', path }, { method: 'GET', path }] });
     // A reload may change the table, the database, the settings or the credentials.
     ctx.onReload(async () => {
       const previous = source;
