@@ -4,11 +4,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Results } from './scenarios.js';
 
+interface PubsubFigures {
+  notificationsPerSecond: number;
+  latency: { p50Ms: number; p99Ms: number };
+}
+
+/** bench/run.ts results, plus bench/pubsub.ts results under `pubsub` (bench/workers.sh merges them). */
+type Figures = Partial<Results> & { pubsub?: { flat?: PubsubFigures; collection?: PubsubFigures } };
+
 interface Metric {
   label: string;
   /** ↑: more is better (a ratio above 1 favours the first server); ↓: less is better. */
   better: '↑' | '↓';
-  pick: (results: Partial<Results>) => number | undefined;
+  pick: (results: Figures) => number | undefined;
 }
 
 const METRICS: Metric[] = [
@@ -19,18 +27,23 @@ const METRICS: Metric[] = [
   { label: 'message p50 ms', better: '↓', pick: (r) => r.messaging?.latency.p50Ms },
   { label: 'message p99 ms', better: '↓', pick: (r) => r.messaging?.latency.p99Ms },
   { label: 'KiB/session', better: '↓', pick: (r) => r.memory?.kibPerSession },
+  { label: 'pubsub flat notif/s', better: '↑', pick: (r) => r.pubsub?.flat?.notificationsPerSecond },
+  { label: 'pubsub flat p99 ms', better: '↓', pick: (r) => r.pubsub?.flat?.latency.p99Ms },
+  { label: 'pubsub collection notif/s', better: '↑', pick: (r) => r.pubsub?.collection?.notificationsPerSecond },
+  { label: 'pubsub collection p99 ms', better: '↓', pick: (r) => r.pubsub?.collection?.latency.p99Ms },
 ];
 
 const servers = process.argv.slice(2).map((arg) => {
   const [name, file] = arg.split('=') as [string, string];
-  const results: Partial<Results> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const results: Figures = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   return { name, results };
 });
 const [reference, ...others] = servers;
 if (!reference) throw new Error('usage: table.ts Name=results.json ...');
 
 const header = ['', ...servers.map((s) => s.name), ...others.map((o) => `${reference.name}/${o.name}`)];
-const rows = METRICS.map((metric) => {
+// A figure no run measured (e.g. memory without --pid) has no row.
+const rows = METRICS.filter((metric) => servers.some((s) => metric.pick(s.results) !== undefined)).map((metric) => {
   const values = servers.map((s) => metric.pick(s.results));
   const ratios = others.map((_, i) => {
     const [mine, theirs] = [values[0], values[i + 1]];

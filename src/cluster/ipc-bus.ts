@@ -6,18 +6,29 @@
 // the NATS bus (nats-bus.ts), so everything above it is unchanged.
 import type { BusMessage, BusStatus, ClusterBus, RequestOptions } from './bus.js';
 
-/** What a worker sends its primary. */
-export type WorkerToPrimary =
+/** One bus operation of a worker. */
+export type WorkerOperation =
   | { sb: 'sub'; s: string }
   | { sb: 'unsub'; s: string }
   | { sb: 'pub'; s: string; d: unknown; r?: string };
 
-/** What the primary sends a worker. */
-export interface PrimaryToWorker {
-  sb: 'msg';
+/**
+ * What a worker sends its primary: its operations of one turn of the event loop in one batch,
+ * since each message over the channel costs a system call and an event on both sides.
+ */
+export type WorkerToPrimary = { sb: 'batch'; m: WorkerOperation[] };
+
+/** A message for a worker. */
+export interface Delivery {
   s: string;
   d: unknown;
   r?: string;
+}
+
+/** What the primary sends a worker: the deliveries of one batch it relayed. */
+export interface PrimaryToWorker {
+  sb: 'msgs';
+  m: Delivery[];
 }
 
 /** The IPC channel as a worker sees it (`process` in a worker; a fake in unit tests). */
@@ -45,13 +56,30 @@ export class IpcBus implements ClusterBus {
   private readonly handlers = new Map<string, Set<Handler>>();
   private inboxCounter = 0;
   private readonly offMessage: () => void;
+  private queue: WorkerOperation[] = [];
+  private flushing: NodeJS.Immediate | undefined;
 
   /** `id` makes this worker's inbox subjects unique among the workers. */
   constructor(private readonly channel: WorkerChannel, private readonly id: string) {
     this.offMessage = channel.onMessage((m) => {
       const message = m as PrimaryToWorker;
-      if (message && message.sb === 'msg' && typeof message.s === 'string') this.deliverHere(message.s, message.d, message.r);
+      if (message?.sb !== 'msgs' || !Array.isArray(message.m)) return;
+      for (const d of message.m) if (d && typeof d.s === 'string') this.deliverHere(d.s, d.d, d.r);
     });
+  }
+
+  private enqueue(operation: WorkerOperation): void {
+    this.queue.push(operation);
+    this.flushing ??= setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
+    if (this.queue.length === 0) return;
+    const m = this.queue;
+    this.queue = [];
+    this.channel.send({ sb: 'batch', m });
   }
 
   publish(subject: string, data: unknown): void {
@@ -61,7 +89,7 @@ export class IpcBus implements ClusterBus {
   private send(subject: string, data: unknown, replyTo: string | undefined): void {
     // Our own listeners first, from a copy as the others get (JSON over the channel).
     if (this.handlers.has(subject)) this.deliverHere(subject, data === undefined ? undefined : JSON.parse(JSON.stringify(data)), replyTo);
-    this.channel.send(replyTo === undefined ? { sb: 'pub', s: subject, d: data } : { sb: 'pub', s: subject, d: data, r: replyTo });
+    this.enqueue(replyTo === undefined ? { sb: 'pub', s: subject, d: data } : { sb: 'pub', s: subject, d: data, r: replyTo });
   }
 
   private deliverHere(subject: string, data: unknown, replyTo: string | undefined): void {
@@ -78,7 +106,7 @@ export class IpcBus implements ClusterBus {
     let set = this.handlers.get(subject);
     if (!set) {
       this.handlers.set(subject, (set = new Set()));
-      this.channel.send({ sb: 'sub', s: subject });
+      this.enqueue({ sb: 'sub', s: subject });
     }
     set.add(handler);
     let done = false;
@@ -88,7 +116,7 @@ export class IpcBus implements ClusterBus {
       set.delete(handler);
       if (set.size === 0 && this.handlers.get(subject) === set) {
         this.handlers.delete(subject);
-        this.channel.send({ sb: 'unsub', s: subject });
+        this.enqueue({ sb: 'unsub', s: subject });
       }
     };
   }
@@ -114,8 +142,9 @@ export class IpcBus implements ClusterBus {
   }
 
   async close(): Promise<void> {
-    for (const subject of this.handlers.keys()) this.channel.send({ sb: 'unsub', s: subject });
+    for (const subject of this.handlers.keys()) this.enqueue({ sb: 'unsub', s: subject });
     this.handlers.clear();
+    this.flush();
     this.offMessage();
   }
 }
@@ -139,38 +168,53 @@ export class IpcRelay {
     }
   }
 
-  /** Handles a message from a worker; false when it is not a bus message. */
-  received(worker: string, m: unknown): boolean {
+  /**
+   * Handles a message from a worker: false when it is not a bus message. `seen` is called with
+   * each message published (the supervisor learns the workers' incarnations from heartbeats).
+   */
+  received(worker: string, m: unknown, seen?: (subject: string, data: unknown) => void): boolean {
     const message = m as WorkerToPrimary;
-    if (!message || typeof message !== 'object' || typeof message.s !== 'string') return false;
-    switch (message.sb) {
-      case 'sub': {
-        let set = this.listeners.get(message.s);
-        if (!set) this.listeners.set(message.s, (set = new Set()));
+    if (message?.sb !== 'batch' || !Array.isArray(message.m)) return false;
+    const out = new Map<string, Delivery[]>();
+    for (const operation of message.m) {
+      if (!operation || typeof operation.s !== 'string') continue;
+      if (operation.sb === 'sub') {
+        let set = this.listeners.get(operation.s);
+        if (!set) this.listeners.set(operation.s, (set = new Set()));
         set.add(worker);
-        return true;
-      }
-      case 'unsub': {
-        const set = this.listeners.get(message.s);
+      } else if (operation.sb === 'unsub') {
+        const set = this.listeners.get(operation.s);
         set?.delete(worker);
-        if (set?.size === 0) this.listeners.delete(message.s);
-        return true;
+        if (set?.size === 0) this.listeners.delete(operation.s);
+      } else if (operation.sb === 'pub') {
+        seen?.(operation.s, operation.d);
+        this.route(operation.s, operation.d, operation.r, worker, out);
       }
-      case 'pub':
-        this.publish(message.s, message.d, message.r, worker);
-        return true;
-      default:
-        return false;
     }
+    this.send(out);
+    return true;
   }
 
   /** Sends to every worker listening to the subject but `except` (the sender, which delivered it itself). */
   publish(subject: string, data: unknown, replyTo?: string, except?: string): void {
+    const out = new Map<string, Delivery[]>();
+    this.route(subject, data, replyTo, except, out);
+    this.send(out);
+  }
+
+  private route(subject: string, data: unknown, replyTo: string | undefined, except: string | undefined, out: Map<string, Delivery[]>): void {
     const set = this.listeners.get(subject);
     if (!set) return;
-    const message: PrimaryToWorker = replyTo === undefined ? { sb: 'msg', s: subject, d: data } : { sb: 'msg', s: subject, d: data, r: replyTo };
+    const delivery: Delivery = replyTo === undefined ? { s: subject, d: data } : { s: subject, d: data, r: replyTo };
     for (const worker of set) {
-      if (worker !== except) this.workers.get(worker)?.(message);
+      if (worker === except) continue;
+      const list = out.get(worker);
+      if (list) list.push(delivery);
+      else out.set(worker, [delivery]);
     }
+  }
+
+  private send(out: Map<string, Delivery[]>): void {
+    for (const [worker, m] of out) this.workers.get(worker)?.({ sb: 'msgs', m });
   }
 }

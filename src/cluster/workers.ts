@@ -158,11 +158,11 @@ export class WorkerSupervisor {
       let ready = false;
       this.relay.attach(id, (m: PrimaryToWorker) => { if (worker.isConnected()) worker.send(m); });
       worker.on('message', (m: unknown) => {
-        if (this.relay.received(id, m)) {
-          const message = m as { s: string; d?: { inc?: unknown } };
-          if (message.s === this.heartbeatSubject && typeof message.d?.inc === 'string') slot.incarnation = message.d.inc;
-          return;
-        }
+        const bus = this.relay.received(id, m, (subject, data) => {
+          const inc = (data as { inc?: unknown } | null)?.inc;
+          if (subject === this.heartbeatSubject && typeof inc === 'string') slot.incarnation = inc;
+        });
+        if (bus) return;
         const control = m as WorkerToPrimaryControl;
         if (control?.sb === 'log') this.writeLog(slot.index, control.l);
         else if (control?.sb === 'ready') {

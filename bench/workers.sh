@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Switchboard with 1 worker, then with N workers (`workers:`), under the same messaging and
+# PubSub loads; prints the figures side by side with the ratio N workers / 1 worker.
+#   bench/workers.sh [--users 200] [--duration 10] [--subscribers 50] [--items 5000]
+# WORKERS ("2"), PORT (5322), NICE (10: the load generator's niceness; 0 for none),
+# BENCH_STATE (/tmp/switchboard-bench) change the setup. Needs the compiled CLI (npm run build).
+# The generator runs on the same cores as the server: NICE gives the server priority, so that
+# the server, not the generator, is what the figures measure (see bench/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+users=200 duration=10 subscribers=50 items=5000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --users) users=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --subscribers) subscribers=$2; shift 2 ;;
+    --items) items=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+workers=${WORKERS:-2} port=${PORT:-5322} niceness=${NICE:-10}
+state=${BENCH_STATE:-/tmp/switchboard-bench}/workers
+mkdir -p "$state"
+accounts=$(( users > subscribers + 1 ? users : subscribers + 1 ))
+
+write_config() { # workers
+  cat >"$state/switchboard.yaml" <<EOF
+# Written by bench/workers.sh
+data-dir: $state/data
+workers: $1
+c2s: { host: 127.0.0.1, port: $port, tls-port: 0, plaintext-auth: loopback, max-unauthenticated-per-ip: 1000 }
+http: { host: 127.0.0.1, port: 0 }
+bosh: { port: 0 }
+websocket: { port: 0, tls-port: 0 }
+log: { level: warn, dir: $state/run }
+EOF
+}
+
+write_config 1
+if [ "$(cat "$state/accounts" 2>/dev/null || echo 0)" -lt "$accounts" ]; then
+  echo "creating $accounts accounts..." >&2
+  SWITCHBOARD_CONFIG=$state/switchboard.yaml bench/setup-switchboard.sh "$accounts" >&2
+  echo "$accounts" >"$state/accounts"
+fi
+
+results=$(mktemp -d)
+server=
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$results"' EXIT
+columns=()
+for count in "$workers" 1; do
+  write_config "$count"
+  node bin/switchboard.js start -c "$state/switchboard.yaml" >"$state/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 600); do
+    grep -q '"msg":"started"' "$state/server.log" 2>/dev/null && break
+    kill -0 "$server" 2>/dev/null || { cat "$state/server.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  label="$count worker$([ "$count" = 1 ] || echo s)"
+  echo "$label: messaging ($users users, $duration s), then PubSub ($subscribers subscribers, $items items)..." >&2
+  nice -n "$niceness" node --import tsx bench/run.ts --scenario messaging --target "127.0.0.1:$port" \
+    --users "$users" --duration "$duration" --json >"$results/messaging.json"
+  nice -n "$niceness" node --import tsx bench/pubsub.ts --target "127.0.0.1:$port" \
+    --subscribers "$subscribers" --items "$items" --json >"$results/pubsub.json"
+  node -e 'const fs = require("fs"); const [m, p, out] = process.argv.slice(1);
+    fs.writeFileSync(out, JSON.stringify({ ...JSON.parse(fs.readFileSync(m, "utf8")), pubsub: JSON.parse(fs.readFileSync(p, "utf8")) }));' \
+    "$results/messaging.json" "$results/pubsub.json" "$results/$count.json"
+  columns+=("$label=$results/$count.json")
+  kill -TERM "$server"
+  wait "$server" || true
+  server=
+done
+echo
+node --import tsx bench/table.ts "${columns[@]}"

@@ -1,0 +1,94 @@
+// The IPC bus of `workers` with its relay, over in-memory channels that copy through JSON as
+// the process channel does: subjects reach only the workers listening, the sender's own
+// handlers get its messages, requests gather replies from every worker, a detached worker
+// gets nothing more, and one turn of the event loop makes one message on the channel.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { IpcBus, IpcRelay, type PrimaryToWorker, type WorkerChannel, type WorkerToPrimary } from './ipc-bus.js';
+
+/** Workers wired to one relay; `sent` counts each worker's messages to the primary. */
+function network(names: string[]) {
+  const relay = new IpcRelay();
+  const sent = new Map<string, number>();
+  const buses = new Map<string, IpcBus>();
+  for (const name of names) {
+    const listeners = new Set<(m: unknown) => void>();
+    const channel: WorkerChannel = {
+      send(message: WorkerToPrimary) {
+        sent.set(name, (sent.get(name) ?? 0) + 1);
+        const copy = JSON.parse(JSON.stringify(message)) as unknown;
+        setImmediate(() => relay.received(name, copy));
+      },
+      onMessage(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    relay.attach(name, (message: PrimaryToWorker) => {
+      const copy = JSON.parse(JSON.stringify(message)) as unknown;
+      setImmediate(() => { for (const l of listeners) l(copy); });
+    });
+    buses.set(name, new IpcBus(channel, name));
+  }
+  return { relay, sent, bus: (name: string) => buses.get(name)! };
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await nextTurn();
+}
+
+describe('IPC bus and relay', () => {
+  it('delivers a subject to the workers listening to it, the sender included, and no others', async () => {
+    const net = network(['1', '2', '3']);
+    const got: string[] = [];
+    net.bus('1').subscribe('news', (m) => got.push(`1:${JSON.stringify(m.data)}`));
+    net.bus('2').subscribe('news', (m) => got.push(`2:${JSON.stringify(m.data)}`));
+    net.bus('3').subscribe('other', () => got.push('3'));
+    await settle();
+    net.bus('1').publish('news', { n: 1 });
+    await settle();
+    assert.deepEqual(got.sort(), ['1:{"n":1}', '2:{"n":1}']);
+  });
+
+  it('keeps the order of one worker\'s messages and batches one turn into one channel message', async () => {
+    const net = network(['1', '2']);
+    const got: number[] = [];
+    net.bus('2').subscribe('seq', (m) => got.push(m.data as number));
+    await settle();
+    const before = net.sent.get('1') ?? 0;
+    for (let i = 0; i < 100; i++) net.bus('1').publish('seq', i);
+    await settle();
+    assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => i));
+    assert.equal((net.sent.get('1') ?? 0) - before, 1, 'one message on the channel for the whole turn');
+  });
+
+  it('gathers replies to a request from every worker, the asker included', async () => {
+    const net = network(['1', '2', '3']);
+    for (const name of ['1', '2', '3']) net.bus(name).subscribe('who', (m) => m.respond(name));
+    await settle();
+    const replies = await net.bus('2').request('who', null, { timeout: 5000, expected: 3 });
+    assert.deepEqual([...replies].sort(), ['1', '2', '3']);
+  });
+
+  it('stops delivering after an unsubscribe or once a worker is detached', async () => {
+    const net = network(['1', '2', '3']);
+    const got: string[] = [];
+    const off = net.bus('2').subscribe('x', () => got.push('2'));
+    net.bus('3').subscribe('x', () => got.push('3'));
+    await settle();
+    off();
+    net.relay.detach('3');
+    await settle();
+    net.bus('1').publish('x', 1);
+    await settle();
+    assert.deepEqual(got, []);
+  });
+
+  it('ignores what is not a bus message', () => {
+    const relay = new IpcRelay();
+    assert.equal(relay.received('1', { sb: 'log', l: 'line' }), false);
+    assert.equal(relay.received('1', null), false);
+    assert.equal(relay.received('1', { sb: 'batch', m: [null, { sb: 'pub' }, 42] }), true, 'malformed operations are skipped');
+  });
+});
