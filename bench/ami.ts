@@ -14,7 +14,7 @@
 // AMI_BENCH_PROF=DIR writes a V8 CPU profile of the server process there.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -82,6 +82,7 @@ async function main(): Promise<void> {
     const changes = new Map<string, { at: bigint; state: string }[]>();
     let sent = 0;
     const cpuBefore = cpuSeconds(child.pid!);
+    const ownBefore = process.cpuUsage();
     const start = process.hrtime.bigint();
     const total = rate * duration;
     while (sent < total) {
@@ -105,6 +106,8 @@ async function main(): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (received() < expected && Date.now() < deadline) await sleep(50);
     const cpu = cpuSeconds(child.pid!) - cpuBefore;
+    const own = process.cpuUsage(ownBefore);
+    const generatorCpu = (own.user + own.system) / 1e6;
 
     const latencies: number[] = [];
     for (const sim of sims) {
@@ -123,6 +126,9 @@ async function main(): Promise<void> {
       achievedRate: Math.round(total / loadSeconds),
       latency: { p50Ms: +percentile(latencies, 50).toFixed(2), p99Ms: +percentile(latencies, 99).toFixed(2) },
       cpuSecondsPer1000Changes: +(cpu / (total / 1000)).toFixed(3),
+      /** The simulators' share of a core: near 100%, they are what delays the figures. */
+      generatorCorePercent: Math.round((generatorCpu / loadSeconds) * 100),
+      loadAverage: +loadavg()[0]!.toFixed(1),
     };
     if (values.json) console.log(JSON.stringify(figures));
     else {
@@ -130,6 +136,7 @@ async function main(): Promise<void> {
       console.log(`  SetVars received    ${figures.setVarsReceived} of ${expected}`);
       console.log(`  relay latency       p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms`);
       console.log(`  relay CPU           ${figures.cpuSecondsPer1000Changes} s per 1,000 changes (${(cpu / loadSeconds * 100).toFixed(0)}% of a core)`);
+      console.log(`  load generator CPU  ${figures.generatorCorePercent}% of a core; machine load average ${figures.loadAverage}`);
     }
   } finally {
     child.kill('SIGTERM');

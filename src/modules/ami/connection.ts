@@ -122,6 +122,11 @@ export class AmiConnection {
       this.pending.set(id, { resolve, reject, timer });
       if (this.options.trace) this.log.info({ direction: 'out', action, fields: action === 'Login' ? { ...fields, Secret: '********' } : fields }, 'AMI trace');
       this.count('action');
+      // Actions of one tick (a change relayed to many devices, a resync) leave in one segment.
+      if (!socket.writableCorked) {
+        socket.cork();
+        process.nextTick(() => socket.uncork());
+      }
       socket.write(text);
     });
   }
