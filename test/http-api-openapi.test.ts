@@ -20,7 +20,7 @@ import { TokenStore } from '../src/modules/http-api/tokens.js';
 import { QUEUE_COLUMNS } from '../src/modules/xml-curl/queues.js';
 import type { ServedRoute } from '../src/http/server.js';
 
-const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+const METHODS = ['get', 'head', 'post', 'put', 'patch', 'delete'] as const;
 
 interface MediaType { example?: unknown }
 interface Response { $ref?: string; content?: Record<string, MediaType> }
@@ -115,9 +115,9 @@ describe('OpenAPI document of every HTTP API', () => {
   });
 
   /** Sends a documented operation: its example body (or an empty one) and query parameters with examples. */
-  async function call(method: string, template: string, authorization?: string): Promise<{ status: number; type: string; body: string }> {
+  async function call(method: string, template: string, authorization?: string, port = t.httpPort): Promise<{ status: number; type: string; body: string }> {
     const operation = operationOf(method, template);
-    const url = new URL(`http://127.0.0.1:${t.httpPort}${template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(SAMPLE[name] ?? 'x'))}`);
+    const url = new URL(`http://127.0.0.1:${port}${template.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(SAMPLE[name] ?? 'x'))}`);
     for (const p of operation.parameters ?? []) {
       const value = p.example ?? p.schema?.examples?.[0];
       if (p.in === 'query' && value !== undefined) url.searchParams.set(p.name, String(value));
@@ -267,6 +267,23 @@ describe('OpenAPI document of every HTTP API', () => {
     }
   });
 
+  it('answers 403, as documented, to an address the allow lists leave out', async () => {
+    const elsewhere = await startTestServer({
+      http: { 'metrics-allow': ['192.0.2.7'] },
+      'sip-presence': { enabled: true, mapping: join(dir, 'phones.csv'), http: { enabled: true, token: SIP_TOKEN, allow: ['192.0.2.7'] } },
+    });
+    try {
+      for (const [operation, authorization] of [['POST /sip-presence/events', credentials.sipPresenceToken!.right], ['GET /metrics'], ['HEAD /metrics']] as const) {
+        const [method, template] = operation.split(' ') as [string, string];
+        const answer = await call(method, template, authorization, elsewhere.httpPort);
+        assert.equal(answer.status, 403, operation);
+        assertDocumented(operation, answer);
+      }
+    } finally {
+      await elsewhere.stop(true);
+    }
+  });
+
   it('tells an undocumented path apart (the checks above can fail)', async () => {
     const api = await fetch(`http://127.0.0.1:${t.httpPort}/api/v1/users/nobody@localhost/whereabouts`, { headers: { authorization: credentials.token!.right } });
     assert.equal(api.status, 404);
@@ -287,7 +304,7 @@ describe('HTTP APIs when not configured', () => {
         assert.equal(await res.text(), 'Not found\n');
       }
       const operations = served(t.server.http.servedRoutes());
-      assert.deepEqual(operations, ['GET /api/device-states', 'GET /api/mailboxes', 'GET /health', 'GET /metrics']);
+      assert.deepEqual(operations, ['GET /api/device-states', 'GET /api/mailboxes', 'GET /health', 'GET /metrics', 'HEAD /health', 'HEAD /metrics']);
       assert.deepEqual(operations.filter((o) => !documented().includes(o)), []);
     } finally {
       await t.stop(true);

@@ -46,7 +46,7 @@ export function registerObservability(server: Server, http: HttpRoutes): void {
     const text = await server.metrics.text();
     res.writeHead(200, { 'Content-Type': server.metrics.contentType, 'Cache-Control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : text);
-  }, { operations: [{ method: 'GET', path: '/metrics' }] });
+  }, { operations: [{ method: 'GET', path: '/metrics' }, { method: 'HEAD', path: '/metrics' }] });
 
   http.route('/health', (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -61,5 +61,5 @@ export function registerObservability(server: Server, http: HttpRoutes): void {
       sessions: server.sessions.size,
       connections: server.stats.openStreams,
     });
-  }, { operations: [{ method: 'GET', path: '/health' }] });
+  }, { operations: [{ method: 'GET', path: '/health' }, { method: 'HEAD', path: '/health' }] });
 }

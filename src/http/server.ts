@@ -27,7 +27,7 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 
 /** An operation of an HTTP API, as docs/openapi.yaml names it: `{name}` in a path is a parameter. */
 export interface HttpOperation {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
 }
 
