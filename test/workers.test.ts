@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { xml } from '@xmpp/client';
 import { freePorts } from './support/server.js';
 import { startClient, type LiveClient } from './support/xmpp-client.js';
+import { BoshClient } from './support/bosh-client.js';
 import { loadConfig } from '../src/config/load.js';
 import { openStorage } from '../src/storage/index.js';
 import { deriveCredentials } from '../src/auth/credentials.js';
@@ -64,12 +65,14 @@ describe('workers: 2 behind one set of ports', () => {
   let dir: string;
   let primary: Primary;
   let port: number;
+  let httpPort: number;
   const clients: LiveClient[] = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'switchboard-workers-'));
     const [c2s, tls, http] = await freePorts(3);
     port = c2s!;
+    httpPort = http!;
     const configFile = join(dir, 'switchboard.yaml');
     writeFileSync(configFile, stringify({
       'data-dir': join(dir, 'data'),
@@ -83,7 +86,7 @@ describe('workers: 2 behind one set of ports', () => {
     // The accounts, in the SQLite database the workers will share.
     const { config } = await loadConfig({ file: configFile });
     const storage = await openStorage(config.storage, config['data-dir']);
-    for (const user of ['alice', 'bob']) await storage.users.create('localhost', user, deriveCredentials('secret'));
+    for (const user of ['alice', 'bob', 'carol']) await storage.users.create('localhost', user, deriveCredentials('secret'));
     await storage.close();
     const script = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(process.argv.slice(1))).then((code) => { process.exitCode = code; })`;
     primary = new Primary(spawn(process.execPath, ['--import', tsxLoader, '-e', script, '--', 'start', '-c', configFile], { cwd: dir, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -150,6 +153,18 @@ describe('workers: 2 behind one set of ports', () => {
     assert.equal(m1.attrs.from, alice.client.jid);
     await bob.client.xmpp.send(xml('message', { to: alice.client.jid, type: 'chat', id: 'm2' }, xml('body', {}, 'hi back')));
     assert.equal((await alice.client.waitFor((s) => s.is('message') && s.attrs.id === 'm2', 'reply from bob', 15_000)).getChildText('body'), 'hi back');
+
+    // BOSH: each request on its own connection, so they reach both workers; those for the other
+    // worker's session are passed to it. carol logs in, and chats with alice.
+    const carol = new BoshClient(httpPort);
+    const carolJid = await carol.login('carol', 'secret', 'web');
+    assert.match(carol.sid, /^[12]w[0-9a-f]{32}$/, 'the session id names its worker');
+    await alice.client.xmpp.send(xml('message', { to: carolJid, type: 'chat', id: 'b1' }, xml('body', {}, 'hello BOSH')));
+    assert.equal((await carol.waitFor((e) => e.name === 'message' && e.attrs.id === 'b1', 'message over BOSH', 15_000)).getChildText('body'), 'hello BOSH');
+    await carol.send(`<message xmlns='jabber:client' to='${alice.client.jid}' type='chat' id='b2'><body>hi from BOSH</body></message>`);
+    assert.equal((await alice.client.waitFor((s) => s.is('message') && s.attrs.id === 'b2', 'message from BOSH', 15_000)).getChildText('body'), 'hi from BOSH');
+    const served = new Set(primary.lines.filter((l) => l.msg === 'authenticated' && l.user === 'carol@localhost').map((l) => l.worker));
+    assert.equal(served.size, 1, 'one worker holds the BOSH stream');
 
     // PubSub: alice creates and publishes, bob (on the other worker) is notified.
     const node = `workers-${Date.now()}`;

@@ -20,6 +20,7 @@ import { Element, openTag, type Attrs } from '../xml/element.js';
 import type { Server } from '../core/server.js';
 import type { ChannelBinding } from '../auth/sasl.js';
 import type { HttpHandler, HttpRoutes } from '../http/server.js';
+import { BoshForwarder } from '../cluster/bosh-forward.js';
 
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
 export const NS_XBOSH = 'urn:xmpp:xbosh';
@@ -508,6 +509,8 @@ function readLimited(req: IncomingMessage, limit: number): Promise<{ body?: Buff
 
 export class BoshManager {
   readonly sessions = new Map<string, BoshSession>();
+  /** Under `workers`: requests for another worker's sessions go to it (cluster/bosh-forward.ts). */
+  forwarder: BoshForwarder | undefined;
   readonly options: BoshOptions;
   /** Shortest polling interval advertised (seconds), enforced for polling sessions. */
   readonly polling = 2;
@@ -541,7 +544,7 @@ export class BoshManager {
         res.writeHead(405, { Allow: 'GET, POST, OPTIONS' }).end();
         return;
       }
-      const secure = (req.socket as TLSSocket).encrypted === true;
+      const secure = (req.socket as TLSSocket).encrypted === true || this.forwarder?.forwardedSecure(req) === true;
       const { body, head } = await readLimited(req, this.options.maxRequestSize);
       if (!body) {
         // Too large to read: the session it names (if any) ends with policy-violation.
@@ -571,7 +574,10 @@ export class BoshManager {
         return this.create(attrs, rid, req, res, secure);
       }
       const session = this.sessions.get(sid);
-      if (!session) return bindingError(res, 'item-not-found', false);
+      if (!session) {
+        if (this.forwarder?.forward(sid, req, res, body, secure, () => bindingError(res, 'item-not-found', false))) return;
+        return bindingError(res, 'item-not-found', false);
+      }
       if (rid === undefined) return session.fail(res, 'bad-request');
       session.stream.received(body.length);
       session.request(rid, attrs, payload, res, secure);
@@ -590,7 +596,7 @@ export class BoshManager {
     const wait = Math.min(intAttr(attrs.wait) ?? o.maxWait, o.maxWait);
     const hold = Math.min(intAttr(attrs.hold) ?? 1, o.maxHold);
     let sid: string;
-    do sid = randomBytes(16).toString('hex'); while (this.sessions.has(sid));
+    do sid = (this.forwarder?.sidPrefix ?? '') + randomBytes(16).toString('hex'); while (this.sessions.has(sid));
     const session = new BoshSession(this, sid, rid, address, secure, legacy, wait, hold);
     this.sessions.set(sid, session);
     session.stream = new ClientStream(this.server, session);
@@ -607,7 +613,14 @@ export class BoshManager {
 /** Registers BOSH at /http-bind/ on the HTTP service. */
 export function registerBosh(server: Server, http: HttpRoutes & { onClose(fn: () => void): void }): BoshManager {
   const manager = new BoshManager(server);
-  http.route(BOSH_PATH, manager.handler(http), { documentedIn: 'XEP-0124 and XEP-0206 (an XMPP transport, not a scripted API)' });
-  http.onClose(() => manager.closeAll());
+  const handler = manager.handler(http);
+  manager.forwarder = BoshForwarder.start((req, res) => {
+    Promise.resolve(handler(req, res, new URL(req.url ?? '/', 'http://worker'))).catch((e: unknown) => {
+      server.log.error({ err: e }, 'forwarded BOSH request failed');
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  }, server.log);
+  http.route(BOSH_PATH, handler, { documentedIn: 'XEP-0124 and XEP-0206 (an XMPP transport, not a scripted API)' });
+  http.onClose(() => { manager.closeAll(); manager.forwarder?.close(); });
   return manager;
 }
