@@ -124,6 +124,8 @@ async function main(): Promise<void> {
       setVarsExpected: expected,
       setVarsReceived: received(),
       achievedRate: Math.round(total / loadSeconds),
+      /** Logins beyond the first per server: links the relay found dead and opened again. */
+      reconnects: sims.reduce((n, s) => n + s.loginAttempts, 0) - servers,
       latency: { p50Ms: +percentile(latencies, 50).toFixed(2), p99Ms: +percentile(latencies, 99).toFixed(2) },
       cpuSecondsPer1000Changes: +(cpu / (total / 1000)).toFixed(3),
       /** The simulators' share of a core: near 100%, they are what delays the figures. */
@@ -133,7 +135,7 @@ async function main(): Promise<void> {
     if (values.json) console.log(JSON.stringify(figures));
     else {
       console.log(`AMI relay: ${servers} servers, ${total} changes at ${figures.achievedRate}/s, each to ${servers - 1} servers`);
-      console.log(`  SetVars received    ${figures.setVarsReceived} of ${expected}`);
+      console.log(`  SetVars received    ${figures.setVarsReceived} of ${expected}; reconnections ${figures.reconnects}`);
       console.log(`  relay latency       p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms`);
       console.log(`  relay CPU           ${figures.cpuSecondsPer1000Changes} s per 1,000 changes (${(cpu / loadSeconds * 100).toFixed(0)}% of a core)`);
       console.log(`  load generator CPU  ${figures.generatorCorePercent}% of a core; machine load average ${figures.loadAverage}`);

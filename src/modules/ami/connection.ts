@@ -111,14 +111,17 @@ export class AmiConnection {
         if (e instanceof UnsafeValueError) return reject(e);
         throw e;
       }
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
+      // Decided after this turn's I/O: when our own event loop was held up (a long task, GC,
+      // an overloaded machine), timers run before the socket is read and the answer may be there.
+      const timer = setTimeout(() => setImmediate(() => {
+        if (!this.pending.delete(id)) return;
         this.count('failure');
         reject(new ActionError(`no response to ${action} from ${this.options.name} within ${timeout} ms`));
         // A server that stops answering may be gone without a FIN (half-open TCP): check at once.
         if (action !== 'Ping') this.checkAlive();
-        else this.fail(`no answer to Ping within ${timeout} ms: the connection is dead`);
-      }, timeout);
+        // Slow but talking (events keep coming): not dead; the next silence pings again.
+        else if (Date.now() - this.lastHeard >= timeout) this.fail(`no answer to Ping within ${timeout} ms: the connection is dead`);
+      }), timeout);
       this.pending.set(id, { resolve, reject, timer });
       if (this.options.trace) this.log.info({ direction: 'out', action, fields: action === 'Login' ? { ...fields, Secret: '********' } : fields }, 'AMI trace');
       this.count('action');
