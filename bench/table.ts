@@ -10,7 +10,11 @@ interface PubsubFigures {
 }
 
 /** bench/run.ts results, plus bench/pubsub.ts results under `pubsub` (bench/workers.sh merges them). */
-type Figures = Partial<Results> & { pubsub?: { flat?: PubsubFigures; collection?: PubsubFigures } };
+type Figures = Partial<Results> & {
+  pubsub?: { flat?: PubsubFigures; collection?: PubsubFigures };
+  /** The server's CPU time per 1000 messages or notifications (bench/workers.sh). */
+  serverCpu?: { messagingMsPer1000: number; pubsubMsPer1000: number };
+};
 
 interface Metric {
   label: string;
@@ -31,6 +35,8 @@ const METRICS: Metric[] = [
   { label: 'pubsub flat p99 ms', better: '↓', pick: (r) => r.pubsub?.flat?.latency.p99Ms },
   { label: 'pubsub collection notif/s', better: '↑', pick: (r) => r.pubsub?.collection?.notificationsPerSecond },
   { label: 'pubsub collection p99 ms', better: '↓', pick: (r) => r.pubsub?.collection?.latency.p99Ms },
+  { label: 'server CPU ms/1000 msgs', better: '↓', pick: (r) => r.serverCpu?.messagingMsPer1000 },
+  { label: 'server CPU ms/1000 notif', better: '↓', pick: (r) => r.serverCpu?.pubsubMsPer1000 },
 ];
 
 const servers = process.argv.slice(2).map((arg) => {

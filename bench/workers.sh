@@ -44,6 +44,15 @@ if [ "$(cat "$state/accounts" 2>/dev/null || echo 0)" -lt "$accounts" ]; then
   echo "$accounts" >"$state/accounts"
 fi
 
+# Milliseconds of CPU the server used so far: the primary and its workers.
+server_cpu_ms() {
+  local ticks=0 pid
+  for pid in "$server" $(pgrep -P "$server"); do
+    ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
+
 results=$(mktemp -d)
 server=
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$results"' EXIT
@@ -59,13 +68,23 @@ for count in "$workers" 1; do
   done
   label="$count worker$([ "$count" = 1 ] || echo s)"
   echo "$label: messaging ($users users, $duration s), then PubSub ($subscribers subscribers, $items items)..." >&2
+  echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  cpu0=$(server_cpu_ms)
   nice -n "$niceness" node --import tsx bench/run.ts --scenario messaging --target "127.0.0.1:$port" \
     --users "$users" --duration "$duration" --json >"$results/messaging.json"
+  cpu1=$(server_cpu_ms)
   nice -n "$niceness" node --import tsx bench/pubsub.ts --target "127.0.0.1:$port" \
     --subscribers "$subscribers" --items "$items" --json >"$results/pubsub.json"
-  node -e 'const fs = require("fs"); const [m, p, out] = process.argv.slice(1);
-    fs.writeFileSync(out, JSON.stringify({ ...JSON.parse(fs.readFileSync(m, "utf8")), pubsub: JSON.parse(fs.readFileSync(p, "utf8")) }));' \
-    "$results/messaging.json" "$results/pubsub.json" "$results/$count.json"
+  cpu2=$(server_cpu_ms)
+  # The server's CPU per 1000 deliveries (logins included for messaging): its cost, whatever the
+  # machine's other load did to the throughput.
+  node -e 'const fs = require("fs"); const [m, p, out, c0, c1, c2] = process.argv.slice(1);
+    const messaging = JSON.parse(fs.readFileSync(m, "utf8")), pubsub = JSON.parse(fs.readFileSync(p, "utf8"));
+    const notifications = (pubsub.flat?.notifications ?? 0) + (pubsub.collection?.notifications ?? 0);
+    fs.writeFileSync(out, JSON.stringify({ ...messaging, pubsub, serverCpu: {
+      messagingMsPer1000: +((c1 - c0) / messaging.messaging.messages * 1000).toFixed(1),
+      pubsubMsPer1000: +((c2 - c1) / notifications * 1000).toFixed(1) } }));' \
+    "$results/messaging.json" "$results/pubsub.json" "$results/$count.json" "$cpu0" "$cpu1" "$cpu2"
   columns+=("$label=$results/$count.json")
   kill -TERM "$server"
   wait "$server" || true
