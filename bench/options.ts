@@ -13,6 +13,18 @@ export const LOAD_OPTIONS = {
   help: { type: 'boolean', default: false },
 } as const;
 
+/**
+ * `--target host:port[,host:port...]`: several targets are the nodes of one cluster, and the
+ * accounts are spread over them in turn (account n on target (n - 1) mod count).
+ */
+export function parseTargets(value: string): { host: string; port: number }[] {
+  return value.split(',').map((t) => {
+    const [host, port] = t.trim().split(/:(?=\d+$)/);
+    if (!host || !port) throw new Error(`--target must be host:port (several separated by commas), not "${value}"`);
+    return { host, port: positiveInteger('target port', port) };
+  });
+}
+
 export function positiveInteger(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not "${value}"`);

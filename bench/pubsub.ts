@@ -12,6 +12,7 @@
 // notification without parsing XML.
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { parseTargets } from './options.js';
 
 const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 const STATES = ['INUSE', 'NOT_INUSE', 'RINGING', 'BUSY', 'ONHOLD'];
@@ -21,6 +22,8 @@ const DEVICES = 500;
 interface Options {
   host: string;
   port: number;
+  /** The nodes of a cluster: subscribers take them in turn, the publisher the first. */
+  targets: { host: string; port: number }[];
   domain: string;
   service: string;
   subscribers: number;
@@ -65,8 +68,8 @@ class Client {
     socket.on('close', () => this.fail('connection closed'));
   }
 
-  static async login(options: Options, username: string): Promise<Client> {
-    const client = new Client(net.connect(options.port, options.host), username);
+  static async login(options: Options, username: string, target: { host: string; port: number } = options): Promise<Client> {
+    const client = new Client(net.connect(target.port, target.host), username);
     const open = () => client.send(`<?xml version='1.0'?><stream:stream to='${options.domain}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`);
     open();
     const features = await client.expect(/<\/stream:features>/);
@@ -274,15 +277,16 @@ function parseOptions(): Options {
     },
   });
   if (values.help) {
-    console.log('usage: node --import tsx bench/pubsub.ts [--target host:port] [--domain D] [--service pubsub.D] [--subscribers 50] [--items 5000] '
+    console.log('usage: node --import tsx bench/pubsub.ts [--target host:port[,host:port...]] [--domain D] [--service pubsub.D] [--subscribers 50] [--items 5000] '
       + '[--in-flight 50] [--password bench] [--prefix bench] [--modes flat,collection] [--json]');
     process.exit(0);
   }
-  const [host, port] = values.target!.split(':');
+  const targets = parseTargets(values.target!);
+  const { host, port } = targets[0]!;
   const modes = values.modes!.split(',').map((m) => m.trim());
   if (modes.some((m) => m !== 'flat' && m !== 'collection')) throw new Error('--modes takes flat, collection or both');
   return {
-    host: host || '127.0.0.1', port: Number(port ?? 5222), domain: values.domain!, service: values.service ?? `pubsub.${values.domain}`,
+    host, port, targets, domain: values.domain!, service: values.service ?? `pubsub.${values.domain}`,
     subscribers: Number(values.subscribers), items: Number(values.items), inFlight: Number(values['in-flight']),
     password: values.password!, prefix: values.prefix!, modes: modes as Options['modes'], json: values.json!,
   };
@@ -293,10 +297,10 @@ async function main(): Promise<void> {
   const publisher = await Client.login(options, `${options.prefix}1`);
   const subscribers: Client[] = [];
   for (let i = 2; i <= options.subscribers + 1; i += 10) {
-    const batch = Array.from({ length: Math.min(10, options.subscribers + 2 - i) }, (_, k) => Client.login(options, `${options.prefix}${i + k}`));
+    const batch = Array.from({ length: Math.min(10, options.subscribers + 2 - i) }, (_, k) => Client.login(options, `${options.prefix}${i + k}`, options.targets[(i + k - 2) % options.targets.length]));
     subscribers.push(...(await Promise.all(batch)));
   }
-  const results: Record<string, unknown> = { target: `${options.host}:${options.port}`, service: options.service, subscribers: options.subscribers, items: options.items, inFlight: options.inFlight };
+  const results: Record<string, unknown> = { target: options.targets.map((t) => `${t.host}:${t.port}`).join(','), service: options.service, subscribers: options.subscribers, items: options.items, inFlight: options.inFlight };
   for (const mode of options.modes) {
     const figures = await runMode(options, publisher, subscribers, mode);
     results[mode] = figures;

@@ -7,11 +7,11 @@ import {
   type BenchOptions,
   type Results,
 } from './scenarios.js';
-import { LOAD_OPTIONS, positiveInteger } from './options.js';
+import { LOAD_OPTIONS, parseTargets, positiveInteger } from './options.js';
 
 const USAGE = `npm run bench -- [options]
   --scenario login|messaging|memory|all   default all (memory, first, only with --pid)
-  --target host:port                      default 127.0.0.1:5222
+  --target host:port[,host:port...]       default 127.0.0.1:5222; several: a cluster's nodes, accounts in turn
   --domain D                              default localhost
   --users N                               accounts <prefix>1..N; messaging uses N/2 pairs (default 200)
   --password P                            default bench
@@ -35,8 +35,8 @@ function parseOptions(): { options: BenchOptions; scenarios: string[]; json: boo
     console.log(USAGE);
     process.exit(0);
   }
-  const [host, port] = values.target.split(/:(?=\d+$)/);
-  if (!host || !port) throw new Error(`--target must be host:port, not "${values.target}"`);
+  const targets = parseTargets(values.target);
+  const { host, port } = targets[0]!;
   const pid = values.pid === undefined ? undefined : positiveInteger('pid', values.pid);
   // Memory first: RSS rarely shrinks, so a heap grown by earlier scenarios would absorb new sessions unseen.
   const scenarios = values.scenario === 'all' ? [...(pid ? ['memory'] : []), 'login', 'messaging'] : [values.scenario];
@@ -44,7 +44,8 @@ function parseOptions(): { options: BenchOptions; scenarios: string[]; json: boo
   return {
     options: {
       host,
-      port: positiveInteger('target port', port),
+      port,
+      targets,
       domain: values.domain,
       users: positiveInteger('users', values.users),
       password: values.password,
@@ -74,7 +75,7 @@ function describe(scenario: string, results: Results): string {
 
 async function main(): Promise<void> {
   const { options, scenarios, json } = parseOptions();
-  const results: Results = { target: `${options.host}:${options.port}`, domain: options.domain, users: options.users };
+  const results: Results = { target: (options.targets ?? [options]).map((t) => `${t.host}:${t.port}`).join(','), domain: options.domain, users: options.users };
   if (!json) console.log(`target ${results.target}, domain ${options.domain}, ${options.users} users`);
   for (const [i, scenario] of scenarios.entries()) {
     if (i > 0) await sleep(1000); // let the server finish closing the previous scenario's sessions

@@ -5,6 +5,8 @@ import { BenchClient, type Account } from './xmpp-client.js';
 export interface BenchOptions {
   host: string;
   port: number;
+  /** The nodes of a cluster, when there are several: the accounts take them in turn. */
+  targets?: { host: string; port: number }[];
   domain: string;
   users: number;
   password: string;
@@ -70,7 +72,10 @@ async function loginMany(options: BenchOptions, count: number): Promise<Sessions
   let failure: unknown;
   const worker = async () => {
     while (next < count && failure === undefined) {
-      const account: Account = { ...options, username: `${options.userPrefix}${++next}` };
+      const n = ++next;
+      // Several targets (the nodes of a cluster): the accounts take them in turn.
+      const target = options.targets?.length ? options.targets[(n - 1) % options.targets.length]! : options;
+      const account: Account = { ...options, host: target.host, port: target.port, username: `${options.userPrefix}${n}` };
       const started = performance.now();
       try {
         const client = await BenchClient.login(account, options.loginTimeoutMs);
