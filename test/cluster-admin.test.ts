@@ -11,6 +11,7 @@ import { ClusterFixture } from './support/cluster.js';
 import { connectClient } from './support/adhoc-client.js';
 import { BoshClient } from './support/bosh-client.js';
 import { main } from '../src/main.js';
+import { AdminWebClient } from './support/admin-web-client.js';
 
 const skip = clusterTestsUnavailable();
 
@@ -72,6 +73,15 @@ describe('cluster: administration of three nodes', { skip }, () => {
       await admin.stop();
     }
   });
+  it('the admin web UI lists the nodes on its Cluster page', async () => {
+    const web = new AdminWebClient(c.node2.httpPort, '127.0.0.9');
+    assert.equal((await web.login('admin@localhost', 'secret')).status, 303);
+    const page = await web.get('/admin/cluster');
+    assert.equal(page.status, 200);
+    assert.match(page.text, /3 of 3 node\(s\) connected/);
+    for (const name of ['node1', 'node2 (this node)', 'node3']) assert.ok(page.text.includes(`<td>${name}</td><td>connected</td>`), `${name} connected in ${page.text}`);
+  });
+
   it('an address failing to authenticate on one node is banned on every node; an administrator lifts and sets bans', async () => {
     const tries = await wrongPasswords(c.node2.port, '127.0.0.2', 3);
     assert.equal((tries.match(/<not-authorized\/>/g) ?? []).length, 3, tries);

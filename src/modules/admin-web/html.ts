@@ -52,6 +52,7 @@ const SECTIONS: [path: string, label: string][] = [
   ['/admin/users', 'Users'],
   ['/admin/sessions', 'Sessions'],
   ['/admin/pubsub', 'PubSub'],
+  ['/admin/cluster', 'Cluster'],
   ['/admin/stats', 'Statistics'],
 ];
 

@@ -9,6 +9,7 @@ import { defineModule } from '../../core/module-definition.js';
 import { AdminWebApp } from './app.js';
 import { ChartHistory } from './chart-history.js';
 import { domainPages } from './pages/domains.js';
+import { clusterPages } from './pages/cluster.js';
 import { overviewPage } from './pages/overview.js';
 import { pubsubPages } from './pages/pubsub.js';
 import { sessionPages } from './pages/sessions.js';
@@ -43,6 +44,7 @@ export default defineModule({
     userPages(app);
     sessionPages(app);
     pubsubPages(app);
+    clusterPages(app);
     statsPages(app, history, interval);
     app.on('POST', '/admin/logout', (rq) => app.logout(rq));
     ctx.http.route('/admin/', (req, res, url) => app.handle(req, res, url), { documentedIn: 'README "Admin web UI" (HTML pages for people)' });
