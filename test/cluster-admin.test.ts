@@ -12,6 +12,7 @@ import { connectClient } from './support/adhoc-client.js';
 import { BoshClient } from './support/bosh-client.js';
 import { main } from '../src/main.js';
 import { AdminWebClient } from './support/admin-web-client.js';
+import { RawClient } from './support/raw-client.js';
 
 const skip = clusterTestsUnavailable();
 
@@ -80,6 +81,42 @@ describe('cluster: administration of three nodes', { skip }, () => {
     assert.equal(page.status, 200);
     assert.match(page.text, /3 of 3 node\(s\) connected/);
     for (const name of ['node1', 'node2 (this node)', 'node3']) assert.ok(page.text.includes(`<td>${name}</td><td>connected</td>`), `${name} connected in ${page.text}`);
+  });
+
+  it('a virtual host added, changed and removed on one node takes effect on every node', async () => {
+    const admin = await connectClient(c.node1.port, 'admin');
+    try {
+      const form = await admin.command('vhost-man@localhost', 'comp-repo-item-add');
+      await admin.command('vhost-man@localhost', 'comp-repo-item-add', { sessionid: form.sessionid, fields: { domain: 'branch.example', enabled: '1', owner: 'admin@localhost' } });
+      await c.node1.addUser('dave@branch.example');
+      for (const node of [c.node2, c.node3Ports]) {
+        let client: RawClient | undefined;
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          client = await RawClient.connect(node.port);
+          try {
+            await client.login('dave', 'secret', 'branch.example', 'r');
+            break;
+          } catch (e) {
+            client.destroy();
+            if (Date.now() > deadline) throw e;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        client.destroy();
+      }
+      await admin.command('vhost-man@localhost', 'comp-repo-item-remove', { fields: { domain: 'branch.example' } });
+      const waitGone = Date.now() + 10_000;
+      while (c.node2.server.vhosts.has('branch.example')) {
+        assert.ok(Date.now() < waitGone, 'node2 no longer serves branch.example');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const refused = await RawClient.connect(c.node2.port);
+      refused.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='branch.example' version='1.0'>`);
+      assert.equal(await refused.waitForClose(), 'host-unknown');
+    } finally {
+      await admin.stop();
+    }
   });
 
   it('an address failing to authenticate on one node is banned on every node; an administrator lifts and sets bans', async () => {

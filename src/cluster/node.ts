@@ -18,6 +18,10 @@ import { Membership, type NodeInfo } from './membership.js';
 import { SessionDirectory } from './directory.js';
 import { ClusterRequests, type ClusterReply, type ClusterRequestHandler } from './requests.js';
 import { relayServiceEvents } from './service-events.js';
+import type { VhostRegistry } from '../core/vhosts.js';
+
+/** The cluster-wide request telling the nodes the stored virtual hosts changed. */
+const VHOSTS_CHANGED = 'core/vhosts-changed';
 
 export type { ClusterReply, ClusterRequestHandler, NodeInfo };
 
@@ -49,6 +53,8 @@ export interface ClusterDeps {
   router: Router;
   log: Logger;
   track(work: Promise<unknown>): void;
+  /** The virtual hosts: a change on one node is reloaded from storage by the others. */
+  vhosts?: VhostRegistry;
   /** Set in a worker process of `workers` (workers.ts): its number, and the bus to the other workers (used unless cluster-mode). */
   worker?: { index: number; bus: ClusterBus };
 }
@@ -137,6 +143,23 @@ export class ClusterNode implements Cluster {
       serving = now;
     };
     this.membership.listen({ joined: leaderChanged, gone: leaderChanged });
+    const vhosts = this.deps.vhosts;
+    if (vhosts) {
+      // A host added, changed or removed on one node (VHost Manager) takes effect on every node.
+      let reloading = false;
+      this.handle(VHOSTS_CHANGED, async () => {
+        reloading = true;
+        try {
+          await vhosts.reload();
+        } finally {
+          reloading = false;
+        }
+        return undefined;
+      });
+      vhosts.onChange(() => {
+        if (!reloading) void this.request(VHOSTS_CHANGED).catch((e: unknown) => this.log.error({ err: e }, 'cluster: telling the nodes of a virtual host change failed'));
+      });
+    }
     this.deps.router.forwardServices((routed) => {
       const leader = this.membership.leader();
       // A stanza another node forwarded is served here even if our views of the leader differ: no ping-pong.

@@ -111,7 +111,7 @@ export class Server {
       }
       const server = new Server(config, storage, certificates, log, vhosts, ephemeral);
       server.configFile = options.configFile;
-      server.cluster = cluster = await ClusterNode.open({ config, sessions: server.sessions, hooks: server.hooks, router: server.router, log, track: (w) => server.track(w), worker: options.worker });
+      server.cluster = cluster = await ClusterNode.open({ config, sessions: server.sessions, hooks: server.hooks, router: server.router, log, track: (w) => server.track(w), vhosts, worker: options.worker });
       // Joined before the modules load, so that they start knowing the other nodes' sessions.
       await server.cluster.start();
       server.modules = await loadModules(options.modules ?? allModules, (def) => server.contextFor(def));

@@ -90,12 +90,46 @@ export class VhostRegistry {
   private readonly configured: ReadonlySet<string>;
   private readonly listeners: ((change: VhostChange) => void | Promise<void>)[] = [];
   private readonly store: KeyValueStore;
+  private readonly storage: Storage;
   /** Writes are serialised: each change rewrites the stored document. */
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(private readonly config: CoreConfig, storage: Storage, private readonly log: Logger) {
     this.store = storage.keyValue(STORE_NAMESPACE);
+    this.storage = storage;
     this.configured = new Set(config['virtual-hosts']);
+  }
+
+  /**
+   * Reads the stored hosts again and applies what changed, as if made here (listeners hear of
+   * each change): another cluster node changed them in the shared storage.
+   */
+  async reload(): Promise<void> {
+    await this.writing;
+    const stored = await readStoredVhosts(this.storage);
+    const changes: VhostChange[] = [];
+    const same = (a: Vhost, b: Vhost) => JSON.stringify(a) === JSON.stringify(b);
+    for (const domain of this.config['virtual-hosts']) {
+      const previous = this.hosts.get(domain)!;
+      const vhost = this.fromConfig(domain, stored[domain]);
+      if (!same(previous, vhost)) changes.push({ kind: 'updated', vhost, previous });
+    }
+    for (const [domain, settings] of Object.entries(stored)) {
+      if (this.configured.has(domain)) continue;
+      const previous = this.hosts.get(domain);
+      const vhost: Vhost = { ...defaultVhostSettings(), ...settings, domain, configured: false, stored: true };
+      if (!previous) changes.push({ kind: 'added', vhost });
+      else if (!same(previous, vhost)) changes.push({ kind: 'updated', vhost, previous });
+    }
+    for (const [domain, previous] of this.hosts) {
+      if (!previous.configured && !(domain in stored)) changes.push({ kind: 'removed', vhost: previous, previous });
+    }
+    for (const change of changes) {
+      if (change.kind === 'removed') this.hosts.delete(change.vhost.domain);
+      else this.hosts.set(change.vhost.domain, change.vhost);
+      this.log.info({ domain: change.vhost.domain, change: change.kind }, 'virtual host changed elsewhere');
+      await this.notify({ ...change, vhost: clone(change.vhost), previous: change.previous && clone(change.previous) });
+    }
   }
 
   static async open(config: CoreConfig, storage: Storage, log: Logger): Promise<VhostRegistry> {
