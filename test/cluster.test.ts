@@ -19,7 +19,7 @@ const skip = clusterTestsUnavailable();
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 
 describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip }, () => {
-  const c = new ClusterFixture(['alice', 'bob', 'carol', 'erin', 'frank', 'admin']);
+  const c = new ClusterFixture(['alice', 'bob', 'carol', 'erin', 'frank', 'gina', 'admin']);
   before(async () => { if (!skip) await c.start(); });
   after(async () => { if (!skip) await c.stop(); });
 
@@ -138,6 +138,22 @@ describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip
     const deadline = Date.now() + 10_000;
     while ((await subscriptions()).includes('carol@localhost/p')) {
       assert.ok(Date.now() < deadline, 'carol\'s subscription ended');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // An account deleted on node2 loses its subscriptions on the serving node too.
+    const gina = await c.login(c.node2, 'gina', 'g');
+    assertResult(await iq(gina, pubsub("<subscribe node='live' jid='gina@localhost'/>")));
+    assert.ok((await subscriptions()).includes('gina@localhost'));
+    const admin = await connectClient(c.node2.port, 'admin');
+    try {
+      await admin.command('localhost', 'http://jabber.org/protocol/admin#delete-user', { fields: { accountjids: ['gina@localhost'] } });
+    } finally {
+      await admin.stop();
+    }
+    const deletedBy = Date.now() + 10_000;
+    while ((await subscriptions()).includes('gina@localhost')) {
+      assert.ok(Date.now() < deletedBy, 'the deleted account\'s subscription ended');
       await new Promise((r) => setTimeout(r, 100));
     }
 

@@ -13,7 +13,8 @@ import { parseJid, tryParseJid } from '../jid.js';
 import type { ClusterBus } from './bus.js';
 
 interface RelayedEvent {
-  kind: 'available' | 'unavailable';
+  kind: 'available' | 'unavailable' | 'account-deleted';
+  /** A full JID, or the bare JID of the deleted account. */
   jid: string;
   accountStillAvailable?: boolean;
 }
@@ -45,6 +46,11 @@ export function relayServiceEvents(o: ServiceEventsOptions): () => void {
     return fireHere(event);
   };
   const fireHere = async (event: RelayedEvent): Promise<void> => {
+    if (event.kind === 'account-deleted') {
+      const jid = parseJid(event.jid);
+      await o.hooks.fire('service/account-deleted', { domain: jid.domain, username: jid.local });
+      return;
+    }
     if (event.kind === 'unavailable') {
       await o.hooks.fire('service/session-unavailable', { jid: parseJid(event.jid), accountStillAvailable: event.accountStillAvailable === true });
       return;
@@ -61,11 +67,12 @@ export function relayServiceEvents(o: ServiceEventsOptions): () => void {
     }, 100),
     o.hooks.on('session/closed', (session) => fire({ kind: 'unavailable', jid: session.jid.full, accountStillAvailable: othersAvailable(session) }).then(() => false)),
     o.hooks.on('presence/initial', (session) => fire({ kind: 'available', jid: session.jid.full }).then(() => false)),
+    o.hooks.on('account/deleted', ({ domain, username }) => fire({ kind: 'account-deleted', jid: `${username}@${domain}` }).then(() => false)),
   ];
   if (o.cluster) {
     offs.push(o.cluster.bus.subscribe(o.cluster.subject(o.cluster.incarnation), (m) => {
       const event = m.data as RelayedEvent;
-      if (!event || (event.kind !== 'available' && event.kind !== 'unavailable') || !tryParseJid(event.jid)) {
+      if (!event || !['available', 'unavailable', 'account-deleted'].includes(event.kind) || !tryParseJid(event.jid)) {
         o.log.warn('cluster: dropping a malformed service event');
         return;
       }

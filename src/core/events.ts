@@ -70,6 +70,8 @@ export interface ServerEvents {
    * 'service/session-available'); `accountStillAvailable`: another resource of the account is available.
    */
   'service/session-unavailable': { jid: JID; accountStillAvailable: boolean };
+  /** An account was deleted, as the domain services see it (fired like 'service/session-available'). */
+  'service/account-deleted': { domain: string; username: string };
   /**
    * disco#info of a virtual host (no node) is being answered: handlers append XEP-0128 extension
    * forms (one per FORM_TYPE: a handler adds its fields to a form of the same type already there).

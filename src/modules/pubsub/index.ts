@@ -191,7 +191,7 @@ function hookPresence(ctx: ModuleContext, services: () => RunningService[]): voi
   ctx.hooks.on('service/session-available', async (session) => {
     await Promise.all(services().map(({ service, subscriptions }) => service.exclusive(() => subscriptions.presenceAvailable(session))));
   });
-  ctx.hooks.on('account/deleted', async ({ domain, username }) => {
+  ctx.hooks.on('service/account-deleted', async ({ domain, username }) => {
     await Promise.all(services().map(({ service, subscriptions }) => service.exclusive(() => subscriptions.accountDeleted(`${username}@${domain}`))));
   });
 }
