@@ -68,6 +68,8 @@ async function main(): Promise<void> {
     log: { level: 'warn' },
     c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
     http: { host: '127.0.0.1', port: http },
+    bosh: { port: 0 },
+    websocket: { port: 0, 'tls-port': 0 },
     ami: { xmpp: !values['no-xmpp'], servers: sims.map((s) => ({ name: s.name, host: '127.0.0.1', port: s.port, username: s.username, secret: s.secret })) },
   }));
   const mainUrl = new URL('../src/main.ts', import.meta.url).href;
