@@ -99,10 +99,10 @@ export class AsteriskReplay {
     this.steps.push({ ...step, received });
   }
 
-  /** Waits (up to 5 s) until every IQ get or set of a chunk has its reply, however slow storage is. */
+  /** Waits (up to 20 s, for loaded CI machines) until every IQ get or set of a chunk has its reply, however slow storage is. */
   private async answered(client: RawClient, sent: Element[]): Promise<void> {
     const ids = sent.filter((s) => s.name === 'iq' && (s.attrs.type === 'get' || s.attrs.type === 'set')).map((s) => s.attrs.id);
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       const unanswered = [...ids];
       for (const s of client.stanzas) {
