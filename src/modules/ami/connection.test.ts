@@ -1,5 +1,6 @@
-// One AMI connection against a simulated Asterisk that refuses its secret: a clear log line
-// each time, retries further and further apart, and a login once the secret is right.
+// One AMI connection against a simulated Asterisk: a refused secret gives a clear log line each
+// time, retries further and further apart, and a login once the secret is right; an answer that
+// arrived while our own event loop was held up is not taken for a timeout.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
@@ -35,6 +36,34 @@ describe('AMI connection with a wrong secret', () => {
       await sim.waitFor(() => ups === 1, 'a login with the right secret', 20_000);
       assert.equal(connection.ready, true);
       assert.ok(connection.stats.reconnects >= 4);
+    } finally {
+      connection.stop();
+      await sim.stop();
+    }
+  });
+});
+
+describe('AMI connection when its own event loop is held up', () => {
+  it('reads an answer that is already there before deciding the action timed out', async () => {
+    const sim = new AmiSimulator('pbx');
+    await sim.start();
+    const log = pino({ level: 'silent' });
+    let ups = 0;
+    const connection = new AmiConnection({
+      name: 'pbx', host: '127.0.0.1', port: sim.port, username: sim.username, secret: sim.secret, trace: false,
+      requestTimeout: 100, connectTimeout: 1000, keepaliveInterval: 60_000, backoff: { initial: 20, max: 100 },
+    }, log, { up: () => { ups++; }, event: () => undefined, down: () => undefined });
+    try {
+      connection.start();
+      await sim.waitFor(() => ups === 1, 'logged in');
+      const answer = connection.action('Ping');
+      // Busy for three times the request timeout: the Pong arrives meanwhile, and so does the timer.
+      const until = Date.now() + 300;
+      while (Date.now() < until) { /* held up */ }
+      const response = await answer;
+      assert.equal(response.get('Ping'), 'Pong');
+      assert.equal(connection.stats.failures, 0);
+      assert.equal(sim.loginAttempts, 1, 'no reconnection');
     } finally {
       connection.stop();
       await sim.stop();
