@@ -13,13 +13,14 @@ import { ClusterFixture, presenceFrom, waitUntil } from './support/cluster.js';
 import { asteriskState, assertResult, form, iq, owner, pubsub, NS_EVENT } from './support/pubsub.js';
 import { connectClient } from './support/adhoc-client.js';
 import { startClient } from './support/xmpp-client.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 
 const skip = clusterTestsUnavailable();
 // Node 20 has no global WebSocket; @xmpp/websocket uses the global one, as in a browser.
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 
 describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip }, () => {
-  const c = new ClusterFixture(['alice', 'bob', 'carol', 'erin', 'frank', 'gina', 'admin']);
+  const c = new ClusterFixture(['alice', 'bob', 'carol', 'erin', 'frank', 'gina', 'hank', 'admin']);
   before(async () => { if (!skip) await c.start(); });
   after(async () => { if (!skip) await c.stop(); });
 
@@ -191,6 +192,28 @@ describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip
     assert.equal(stored.getChildText('body'), 'while you were down');
     await alice.waitFor(presenceFrom('frank@localhost/f'), 10_000, "frank's presence after the restart");
   });
+  it('a node cut off from NATS is taken for dead; back, its users are announced again', async () => {
+    const proxy = await TcpProxy.start(c.nats.port);
+    const node5 = await startTestServer({ ...c.overrides('node5'), cluster: { ...(c.overrides('node5').cluster as object), 'nats-url': `nats://127.0.0.1:${proxy.port}` } });
+    try {
+      await waitUntil(() => c.node1.server.cluster.nodes().some((n) => n.name === 'node5' && n.state === 'connected'), 'node1 sees node5');
+      const alice = await c.login(c.node1, 'alice', 'p');
+      const hank = await c.login(node5, 'hank', 'h');
+      await c.befriend(alice, 'alice@localhost', hank, 'hank@localhost');
+      await alice.waitFor(presenceFrom('hank@localhost/h'), 10_000, "hank's presence");
+
+      await proxy.pause();
+      await alice.waitFor(presenceFrom('hank@localhost/h', 'unavailable'), 15_000, "hank's unavailable presence while node5 is cut off");
+      await proxy.resume();
+      await alice.waitFor(presenceFrom('hank@localhost/h'), 15_000, "hank's presence once node5 is back");
+      await waitUntil(() => c.node1.server.sessions.get('hank@localhost', 'h')?.presence !== undefined, 'node1 knows hank again');
+      hank.destroy();
+    } finally {
+      await node5.stop(true);
+      await proxy.pause();
+    }
+  });
+
   it('NATS restarted: nodes reconnect, nobody is taken for dead, sessions bound meanwhile are learnt', async () => {
     const alice = await c.login(c.node1, 'alice', 'n');
     const bob = await c.login(c.node2, 'bob', 'n');
@@ -207,7 +230,7 @@ describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip
     await bob.waitForName('message', { id: 'n2' });
     assert.ok(!alice.stanzas.some(presenceFrom('bob@localhost/n', 'unavailable')), 'bob was never taken for gone');
     for (const t of [c.node1, c.node2]) {
-      assert.deepEqual(t.server.cluster.nodes().map((n) => [n.name, n.state]), [['node1', 'connected'], ['node2', 'connected'], ['node3', 'connected'], ['node4', 'disconnected']]);
+      assert.deepEqual(t.server.cluster.nodes().map((n) => [n.name, n.state]), [['node1', 'connected'], ['node2', 'connected'], ['node3', 'connected'], ['node4', 'disconnected'], ['node5', 'disconnected']]);
     }
   });
 });

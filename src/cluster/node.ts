@@ -143,6 +143,18 @@ export class ClusterNode implements Cluster {
       serving = now;
     };
     this.membership.listen({ joined: leaderChanged, gone: leaderChanged });
+    // Cut off from NATS for longer than max-inactivity-time, this node was surely taken for dead
+    // and its users' contacts told they went offline: back, its users announce their presence again.
+    let lostAt: number | undefined;
+    this.bus.onStatus((status) => {
+      if (status === 'disconnected') {
+        lostAt ??= Date.now();
+        return;
+      }
+      const away = lostAt === undefined ? 0 : Date.now() - lostAt;
+      lostAt = undefined;
+      if (away >= this.deps.config.cluster['max-inactivity-time'] * 1000) this.announcePresenceAgain();
+    });
     const vhosts = this.deps.vhosts;
     if (vhosts) {
       // A host added, changed or removed on one node (VHost Manager) takes effect on every node.
@@ -170,6 +182,16 @@ export class ClusterNode implements Cluster {
     await new Promise((resolve) => setTimeout(resolve, 2 * this.deps.config.cluster['heartbeat-interval'] * 1000));
     await this.directory!.idle();
     this.log.info({ node: this.nodeName, nats: this.deps.config['cluster-mode'] ? this.deps.config.cluster['nats-url'] : undefined, nodes: this.membership.connected().length }, 'joined the cluster');
+  }
+
+  private announcePresenceAgain(): void {
+    let count = 0;
+    for (const session of [...this.deps.sessions.local()]) {
+      if (!session.presence) continue;
+      count++;
+      this.deps.track(this.deps.hooks.fire('presence/broadcast', { stanza: session.presence.clone({ from: session.jid.full }), origin: session }));
+    }
+    this.log.info({ sessions: count }, 'cluster: back after a long disconnection; presence announced again');
   }
 
   request<T = unknown>(name: string, payload?: unknown, options?: { timeout?: number }): Promise<ClusterReply<T>[]> {
