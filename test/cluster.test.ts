@@ -204,6 +204,8 @@ describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip
 
       await proxy.pause();
       await alice.waitFor(presenceFrom('hank@localhost/h', 'unavailable'), 15_000, "hank's unavailable presence while node5 is cut off");
+      // The partition lasts a while longer, as real ones do.
+      await new Promise((r) => setTimeout(r, 1000));
       await proxy.resume();
       await alice.waitFor(presenceFrom('hank@localhost/h'), 15_000, "hank's presence once node5 is back");
       await waitUntil(() => c.node1.server.sessions.get('hank@localhost', 'h')?.presence !== undefined, 'node1 knows hank again');

@@ -143,8 +143,9 @@ export class ClusterNode implements Cluster {
       serving = now;
     };
     this.membership.listen({ joined: leaderChanged, gone: leaderChanged });
-    // Cut off from NATS for longer than max-inactivity-time, this node was surely taken for dead
-    // and its users' contacts told they went offline: back, its users announce their presence again.
+    // Cut off from NATS for about max-inactivity-time, this node was probably taken for dead (its
+    // last heartbeat went out up to an interval before the cut) and its users' contacts told they
+    // went offline: back, its users announce their presence again; a repeat does no harm.
     let lostAt: number | undefined;
     this.bus.onStatus((status) => {
       if (status === 'disconnected') {
@@ -153,7 +154,8 @@ export class ClusterNode implements Cluster {
       }
       const away = lostAt === undefined ? 0 : Date.now() - lostAt;
       lostAt = undefined;
-      if (away >= this.deps.config.cluster['max-inactivity-time'] * 1000) this.announcePresenceAgain();
+      const { 'max-inactivity-time': maxInactivity, 'heartbeat-interval': interval } = this.deps.config.cluster;
+      if (away >= Math.max(0, maxInactivity - 2 * interval) * 1000) this.announcePresenceAgain();
     });
     const vhosts = this.deps.vhosts;
     if (vhosts) {
