@@ -6,12 +6,10 @@
 // back to the client unchanged. TCP and WebSocket streams are bound to one connection, so
 // they need none of this.
 import { createServer, request, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { workerIndex } from './workers.js';
+import { workerIndex, workerSocketPath } from './workers.js';
 
 /** Marks a forwarded request whose client connection was TLS (trusted only on the private socket). */
 const SECURE_HEADER = 'x-switchboard-secure';
@@ -21,7 +19,6 @@ export class BoshForwarder {
 
   private constructor(
     private readonly index: number,
-    private readonly dir: string,
     private readonly server: HttpServer,
     private readonly log: Logger,
   ) {}
@@ -33,13 +30,10 @@ export class BoshForwarder {
   static start(handler: (req: IncomingMessage, res: ServerResponse) => void, log: Logger): BoshForwarder | undefined {
     const index = workerIndex();
     if (index === undefined) return undefined;
-    // The primary's pid names the directory: the workers of one primary share it, another primary has its own.
-    const dir = join(tmpdir(), `switchboard-${process.ppid}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const path = join(dir, `bosh-${index}.sock`);
+    const path = workerSocketPath(`bosh-${index}.sock`);
     rmSync(path, { force: true }); // left by this worker's previous run, if it crashed
     const server = createServer(handler);
-    const forwarder = new BoshForwarder(index, dir, server, log);
+    const forwarder = new BoshForwarder(index, server, log);
     server.on('connection', (socket) => forwarder.forwardedSockets.add(socket));
     // exclusive: this worker's own socket, not one node:cluster would share through the primary.
     // Bound long before another worker can hold a session id of ours to forward.
@@ -69,7 +63,7 @@ export class BoshForwarder {
     const headers: Record<string, string> = { 'content-type': req.headers['content-type'] ?? 'text/xml; charset=utf-8', 'content-length': String(body.length) };
     if (req.headers.origin) headers.origin = req.headers.origin;
     if (secure) headers[SECURE_HEADER] = '1';
-    const forwarded = request({ socketPath: join(this.dir, `bosh-${owner}.sock`), method: 'POST', path: req.url ?? '/http-bind/', headers }, (answer) => {
+    const forwarded = request({ socketPath: workerSocketPath(`bosh-${owner}.sock`), method: 'POST', path: req.url ?? '/http-bind/', headers }, (answer) => {
       const out: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && name !== 'connection' && name !== 'keep-alive' && name !== 'transfer-encoding') out[name] = value;
       res.writeHead(answer.statusCode ?? 502, out);

@@ -1,16 +1,24 @@
 // The cluster bus between the worker processes of one machine (`workers`): each worker is a
-// cluster node, and the bus runs over node:cluster's IPC channel. The primary process relays:
-// a worker tells it which subjects it listens to, and a message goes only to the other workers
-// listening to its subject (the sender's own handlers get it directly). Replies to requests
-// travel the same way, to an inbox subject only the asking worker listens to. Same semantics as
+// cluster node. A worker tells the primary, over node:cluster's IPC channel, which subjects it
+// listens to; the primary keeps the table and passes every change on to the other workers. A
+// message goes only to the other workers listening to its subject (the sender's own handlers
+// get it directly): straight to them over the direct links (peer-links.ts) once the worker has
+// the table, through the primary before that (and always without links, as in unit tests).
+// Replies to a request go to the asking worker, named in its inbox subject. Same semantics as
 // the NATS bus (nats-bus.ts), so everything above it is unchanged.
 import type { BusMessage, BusStatus, ClusterBus, RequestOptions } from './bus.js';
+import type { PeerLinks } from './peer-links.js';
 
 /** One bus operation of a worker. */
 export type WorkerOperation =
   | { sb: 'sub'; s: string }
   | { sb: 'unsub'; s: string }
-  | { sb: 'pub'; s: string; d: unknown; r?: string };
+  /** A message the primary relays to the workers listening. */
+  | { sb: 'pub'; s: string; d: unknown; r?: string }
+  /** A message for the primary itself (it listens to heartbeats), sent when the others got it directly. */
+  | { sb: 'tell'; s: string; d: unknown }
+  /** Asks for the subscription table (the worker has direct links). */
+  | { sb: 'hello' };
 
 /**
  * What a worker sends its primary: its operations of one turn of the event loop in one batch,
@@ -25,10 +33,21 @@ export interface Delivery {
   r?: string;
 }
 
-/** What the primary sends a worker: the deliveries of one batch it relayed. */
+/** The primary's own name in the subscription table. */
+export const PRIMARY = '0';
+
+/** A change of the subscription table: worker, subject, listening or not. */
+export type SubscriptionChange = [worker: string, subject: string, on: boolean];
+
+/** What the primary sends a worker: relayed deliveries, and changes of the subscription table. */
 export interface PrimaryToWorker {
   sb: 'msgs';
   m: Delivery[];
+  /** Subscriptions of the others (the whole table when `table` is true, the answer to hello). */
+  subs?: SubscriptionChange[];
+  table?: boolean;
+  /** Workers gone: forget their subscriptions and links. */
+  gone?: string[];
 }
 
 /** The IPC channel as a worker sees it (`process` in a worker; a fake in unit tests). */
@@ -51,6 +70,9 @@ export function processChannel(): WorkerChannel {
 
 type Handler = (message: BusMessage) => void;
 
+/** An inbox subject of a worker's requests, naming the worker. */
+const INBOX = /^_INBOX\.ipc\.([^.]+)\./;
+
 export class IpcBus implements ClusterBus {
   readonly connected = true;
   private readonly handlers = new Map<string, Set<Handler>>();
@@ -58,25 +80,66 @@ export class IpcBus implements ClusterBus {
   private readonly offMessage: () => void;
   private queue: WorkerOperation[] = [];
   private flushing: NodeJS.Immediate | undefined;
+  /** Which other workers listen to which subject (from the primary), once `tableKnown`. */
+  private readonly table = new Map<string, Set<string>>();
+  private tableKnown = false;
+  /** Nothing leaves before the links listen: a worker that hears of us may connect at once. */
+  private ready: boolean;
 
-  /** `id` makes this worker's inbox subjects unique among the workers. */
-  constructor(private readonly channel: WorkerChannel, private readonly id: string) {
+  /** `id` makes this worker's inbox subjects unique among the workers; `links` sends to them directly. */
+  constructor(private readonly channel: WorkerChannel, private readonly id: string, private readonly links?: PeerLinks) {
     this.offMessage = channel.onMessage((m) => {
       const message = m as PrimaryToWorker;
       if (message?.sb !== 'msgs' || !Array.isArray(message.m)) return;
-      for (const d of message.m) if (d && typeof d.s === 'string') this.deliverHere(d.s, d.d, d.r);
+      this.tableChanged(message);
+      this.delivered(message.m);
     });
+    this.ready = links === undefined;
+    if (links) {
+      this.enqueue({ sb: 'hello' });
+      void links.listening.then(() => { this.ready = true; this.flush(); });
+    }
+  }
+
+  /** Messages from the primary or from another worker's link. */
+  delivered(deliveries: Delivery[]): void {
+    for (const d of deliveries) if (d && typeof d.s === 'string') this.deliverHere(d.s, d.d, d.r);
+  }
+
+  private tableChanged({ subs, table, gone }: PrimaryToWorker): void {
+    if (table) this.tableKnown = true;
+    if (Array.isArray(subs)) {
+      for (const [worker, subject, on] of subs) {
+        let set = this.table.get(subject);
+        if (on) {
+          if (!set) this.table.set(subject, (set = new Set()));
+          set.add(worker);
+        } else if (set) {
+          set.delete(worker);
+          if (set.size === 0) this.table.delete(subject);
+        }
+      }
+    }
+    if (Array.isArray(gone)) {
+      for (const worker of gone) {
+        for (const [subject, set] of this.table) {
+          set.delete(worker);
+          if (set.size === 0) this.table.delete(subject);
+        }
+        this.links?.drop(worker);
+      }
+    }
   }
 
   private enqueue(operation: WorkerOperation): void {
     this.queue.push(operation);
-    this.flushing ??= setImmediate(() => this.flush());
+    if (this.ready) this.flushing ??= setImmediate(() => this.flush());
   }
 
   private flush(): void {
     if (this.flushing) clearImmediate(this.flushing);
     this.flushing = undefined;
-    if (this.queue.length === 0) return;
+    if (this.queue.length === 0 || !this.ready) return;
     const m = this.queue;
     this.queue = [];
     this.channel.send({ sb: 'batch', m });
@@ -89,7 +152,20 @@ export class IpcBus implements ClusterBus {
   private send(subject: string, data: unknown, replyTo: string | undefined): void {
     // Our own listeners first, from a copy as the others get (JSON over the channel).
     if (this.handlers.has(subject)) this.deliverHere(subject, data === undefined ? undefined : JSON.parse(JSON.stringify(data)), replyTo);
-    this.enqueue(replyTo === undefined ? { sb: 'pub', s: subject, d: data } : { sb: 'pub', s: subject, d: data, r: replyTo });
+    if (!this.links || !this.tableKnown) {
+      this.enqueue(replyTo === undefined ? { sb: 'pub', s: subject, d: data } : { sb: 'pub', s: subject, d: data, r: replyTo });
+      return;
+    }
+    // A reply goes to the worker its inbox names, which may have subscribed too recently for our table.
+    const inbox = INBOX.exec(subject)?.[1];
+    const targets = inbox !== undefined ? [inbox] : this.table.get(subject);
+    if (!targets) return;
+    const delivery: Delivery = replyTo === undefined ? { s: subject, d: data } : { s: subject, d: data, r: replyTo };
+    for (const worker of targets) {
+      if (worker === this.id) continue;
+      if (worker === PRIMARY) this.enqueue({ sb: 'tell', s: subject, d: data });
+      else this.links.send(worker, delivery);
+    }
   }
 
   private deliverHere(subject: string, data: unknown, replyTo: string | undefined): void {
@@ -125,7 +201,7 @@ export class IpcBus implements ClusterBus {
     if (expected === 0) return Promise.resolve([]);
     return new Promise((resolve) => {
       const replies: unknown[] = [];
-      const inbox = `_INBOX.ipc.${this.id}.${++this.inboxCounter}`;
+      const inbox = `_INBOX.ipc.${this.id}.${++this.inboxCounter}`; // see INBOX
       const finish = () => { clearTimeout(timer); unsubscribe(); resolve(replies); };
       const unsubscribe = this.subscribe(inbox, (m) => {
         replies.push(m.data);
@@ -145,11 +221,12 @@ export class IpcBus implements ClusterBus {
     for (const subject of this.handlers.keys()) this.enqueue({ sb: 'unsub', s: subject });
     this.handlers.clear();
     this.flush();
+    this.links?.close();
     this.offMessage();
   }
 }
 
-/** The primary's side: which worker listens to which subject, and the relaying. */
+/** The primary's side: which worker listens to which subject; relaying, and the table to the workers. */
 export class IpcRelay {
   private readonly listeners = new Map<string, Set<string>>();
   private readonly workers = new Map<string, (message: PrimaryToWorker) => void>();
@@ -159,13 +236,19 @@ export class IpcRelay {
     this.workers.set(worker, send);
   }
 
-  /** A worker is gone: forget its subscriptions. */
+  /** The primary itself listens to a subject: the workers send it these messages (see `received`'s `seen`). */
+  watch(subject: string): void {
+    this.listen(PRIMARY, subject, true, new Map());
+  }
+
+  /** A worker is gone: forget its subscriptions, and tell the others. */
   detach(worker: string): void {
     this.workers.delete(worker);
     for (const [subject, set] of this.listeners) {
       set.delete(worker);
       if (set.size === 0) this.listeners.delete(subject);
     }
+    for (const send of this.workers.values()) send({ sb: 'msgs', m: [], gone: [worker] });
   }
 
   /**
@@ -175,46 +258,61 @@ export class IpcRelay {
   received(worker: string, m: unknown, seen?: (subject: string, data: unknown) => void): boolean {
     const message = m as WorkerToPrimary;
     if (message?.sb !== 'batch' || !Array.isArray(message.m)) return false;
-    const out = new Map<string, Delivery[]>();
+    const out = new Map<string, PrimaryToWorker>();
     for (const operation of message.m) {
-      if (!operation || typeof operation.s !== 'string') continue;
-      if (operation.sb === 'sub') {
-        let set = this.listeners.get(operation.s);
-        if (!set) this.listeners.set(operation.s, (set = new Set()));
-        set.add(worker);
-      } else if (operation.sb === 'unsub') {
-        const set = this.listeners.get(operation.s);
-        set?.delete(worker);
-        if (set?.size === 0) this.listeners.delete(operation.s);
-      } else if (operation.sb === 'pub') {
+      if (!operation || typeof operation !== 'object') continue;
+      if (operation.sb === 'hello') {
+        const subs: SubscriptionChange[] = [];
+        for (const [subject, set] of this.listeners) for (const w of set) if (w !== worker) subs.push([w, subject, true]);
+        const entry = this.entry(out, worker);
+        (entry.subs ??= []).push(...subs);
+        entry.table = true;
+        continue;
+      }
+      if (typeof operation.s !== 'string') continue;
+      if (operation.sb === 'sub' || operation.sb === 'unsub') this.listen(worker, operation.s, operation.sb === 'sub', out);
+      else if (operation.sb === 'tell') seen?.(operation.s, operation.d);
+      else if (operation.sb === 'pub') {
         seen?.(operation.s, operation.d);
         this.route(operation.s, operation.d, operation.r, worker, out);
       }
     }
-    this.send(out);
+    for (const [w, msg] of out) this.workers.get(w)?.(msg);
     return true;
   }
 
   /** Sends to every worker listening to the subject but `except` (the sender, which delivered it itself). */
   publish(subject: string, data: unknown, replyTo?: string, except?: string): void {
-    const out = new Map<string, Delivery[]>();
+    const out = new Map<string, PrimaryToWorker>();
     this.route(subject, data, replyTo, except, out);
-    this.send(out);
+    for (const [w, msg] of out) this.workers.get(w)?.(msg);
   }
 
-  private route(subject: string, data: unknown, replyTo: string | undefined, except: string | undefined, out: Map<string, Delivery[]>): void {
+  private entry(out: Map<string, PrimaryToWorker>, worker: string): PrimaryToWorker {
+    let entry = out.get(worker);
+    if (!entry) out.set(worker, (entry = { sb: 'msgs', m: [] }));
+    return entry;
+  }
+
+  private listen(worker: string, subject: string, on: boolean, out: Map<string, PrimaryToWorker>): void {
+    let set = this.listeners.get(subject);
+    if (on) {
+      if (!set) this.listeners.set(subject, (set = new Set()));
+      set.add(worker);
+    } else if (set) {
+      set.delete(worker);
+      if (set.size === 0) this.listeners.delete(subject);
+    }
+    for (const other of this.workers.keys()) if (other !== worker) (this.entry(out, other).subs ??= []).push([worker, subject, on]);
+  }
+
+  private route(subject: string, data: unknown, replyTo: string | undefined, except: string | undefined, out: Map<string, PrimaryToWorker>): void {
     const set = this.listeners.get(subject);
     if (!set) return;
     const delivery: Delivery = replyTo === undefined ? { s: subject, d: data } : { s: subject, d: data, r: replyTo };
     for (const worker of set) {
-      if (worker === except) continue;
-      const list = out.get(worker);
-      if (list) list.push(delivery);
-      else out.set(worker, [delivery]);
+      if (worker === except || worker === PRIMARY) continue;
+      this.entry(out, worker).m.push(delivery);
     }
-  }
-
-  private send(out: Map<string, Delivery[]>): void {
-    for (const [worker, m] of out) this.workers.get(worker)?.({ sb: 'msgs', m });
   }
 }

@@ -24,7 +24,7 @@ async function runWorker(): Promise<number> {
   log.level = config.log.level;
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(config, { configFile: file, log, worker: { index, bus: workerBus(index) } });
+    server = await startServer(config, { configFile: file, log, worker: { index, bus: workerBus(index, log.child({ component: 'cluster' })) } });
   } catch (e) {
     log.fatal({ err: e }, 'cannot start');
     sendToPrimary({ sb: 'failed', error: (e as Error).message });

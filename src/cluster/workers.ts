@@ -7,8 +7,11 @@
 // and tells the others at once that it died, forwards SIGTERM/SIGINT for a graceful stop and
 // SIGHUP for a reload, and writes the workers' log lines into the one main log.
 import cluster, { type Worker } from 'node:cluster';
-import { availableParallelism, hostname } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
+import { availableParallelism, hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PeerLinks } from './peer-links.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { IpcBus, IpcRelay, processChannel, type PrimaryToWorker } from './ipc-bus.js';
@@ -43,9 +46,22 @@ export function workerIndex(): number | undefined {
   return Number.isInteger(index) && index > 0 ? index : undefined;
 }
 
-/** The bus of this worker to its siblings. */
-export function workerBus(index: number): ClusterBus {
-  return new IpcBus(processChannel(), String(index));
+/**
+ * A private Unix socket of a worker (its direct bus link, its BOSH forwarding), in a directory
+ * named after the primary's pid: the workers of one primary share it, another primary has its own.
+ */
+export function workerSocketPath(name: string): string {
+  const dir = join(tmpdir(), `switchboard-${process.ppid}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return join(dir, name);
+}
+
+/** The bus of this worker to its siblings: subscriptions through the primary, messages direct. */
+export function workerBus(index: number, log: Logger): ClusterBus {
+  let bus: IpcBus | undefined;
+  const links = new PeerLinks(String(index), (worker) => workerSocketPath(`bus-${worker}.sock`), (deliveries) => bus?.delivered(deliveries), log);
+  bus = new IpcBus(processChannel(), String(index), links);
+  return bus;
 }
 
 /** A pino destination sending each line to the primary, which writes the main log. */
@@ -120,6 +136,7 @@ export class WorkerSupervisor {
     this.workerLog = o.log.child({}, { level: 'trace' });
     this.nodeName = o.nodeName ?? hostname();
     this.heartbeatSubject = `${o.subjectPrefix}.heartbeat`;
+    this.relay.watch(this.heartbeatSubject);
     for (let index = 1; index <= o.count; index++) this.slots.push({ index, startedAt: 0, crashes: 0 });
     // The worker program beside this file (.ts when run from the sources through tsx). The channel
     // stays JSON: V8's serialization ('advanced') took 1.5x the CPU per PubSub notification here,
@@ -232,6 +249,8 @@ export class WorkerSupervisor {
       else worker.process.kill('SIGTERM');
     }
     await Promise.all(exits);
+    // The workers' private sockets (workerSocketPath: named after this process).
+    rmSync(join(tmpdir(), `switchboard-${process.pid}`), { recursive: true, force: true });
   }
 
   /** Ends every worker at once (a second stop signal). */
