@@ -4,20 +4,30 @@
 // gets nothing more, and one turn of the event loop makes one message on the channel.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { IpcBus, IpcRelay, type PrimaryToWorker, type WorkerChannel, type WorkerToPrimary } from './ipc-bus.js';
+import { PeerLinks } from './peer-links.js';
 
-/** Workers wired to one relay; `sent` counts each worker's messages to the primary. */
-function network(names: string[]) {
+/**
+ * Workers wired to one relay; `sent` counts each worker's messages to the primary, `relayed` the
+ * messages the primary relayed. With `linksDir`, the workers also have direct links there.
+ */
+function network(names: string[], linksDir?: string) {
   const relay = new IpcRelay();
   const sent = new Map<string, number>();
+  let relayed = 0;
   const buses = new Map<string, IpcBus>();
   for (const name of names) {
     const listeners = new Set<(m: unknown) => void>();
     const channel: WorkerChannel = {
       send(message: WorkerToPrimary) {
         sent.set(name, (sent.get(name) ?? 0) + 1);
-        const copy = JSON.parse(JSON.stringify(message)) as unknown;
+        const copy = JSON.parse(JSON.stringify(message)) as WorkerToPrimary;
+        relayed += copy.m.filter((o) => o.sb === 'pub').length;
         setImmediate(() => relay.received(name, copy));
       },
       onMessage(listener) {
@@ -29,9 +39,12 @@ function network(names: string[]) {
       const copy = JSON.parse(JSON.stringify(message)) as unknown;
       setImmediate(() => { for (const l of listeners) l(copy); });
     });
-    buses.set(name, new IpcBus(channel, name));
+    let bus: IpcBus | undefined;
+    const links = linksDir ? new PeerLinks(name, (w) => join(linksDir, `${w}.sock`), (d) => bus?.delivered(d), pino({ level: 'silent' })) : undefined;
+    bus = new IpcBus(channel, name, links);
+    buses.set(name, bus);
   }
-  return { relay, sent, bus: (name: string) => buses.get(name)! };
+  return { relay, sent, relayed: () => relayed, bus: (name: string) => buses.get(name)!, close: () => Promise.all([...buses.values()].map((b) => b.close())) };
 }
 
 async function settle(): Promise<void> {
@@ -83,6 +96,36 @@ describe('IPC bus and relay', () => {
     net.bus('1').publish('x', 1);
     await settle();
     assert.deepEqual(got, []);
+  });
+
+  it('with direct links, sends messages worker to worker once the table is known, replies included', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipc-bus-'));
+    const net = network(['1', '2', '3'], dir);
+    try {
+      const got: string[] = [];
+      net.bus('2').subscribe('news', (m) => got.push(`2:${m.data as string}`));
+      for (const name of ['1', '2', '3']) net.bus(name).subscribe('who', (m) => m.respond(name));
+      // Until every worker has the table and the sockets listen, messages may still go through the primary.
+      while (!['1', '2', '3'].every((n) => net.bus(n).direct)) await sleep(10);
+      await settle(); // the subscriptions above have reached every table
+      const relayedBefore = net.relayed();
+      net.bus('1').publish('news', 'a');
+      net.bus('3').publish('news', 'b');
+      const replies = await net.bus('3').request('who', null, { timeout: 5000, expected: 3 });
+      assert.deepEqual([...replies].sort(), ['1', '2', '3']);
+      while (got.length < 2) await sleep(10);
+      assert.deepEqual(got.sort(), ['2:a', '2:b']);
+      assert.equal(net.relayed(), relayedBefore, 'nothing went through the primary');
+      // A worker gone: the others forget it (its next run gets new links).
+      net.relay.detach('2');
+      await settle();
+      net.bus('1').publish('news', 'c');
+      await sleep(50);
+      assert.deepEqual(got.sort(), ['2:a', '2:b']);
+    } finally {
+      await net.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('ignores what is not a bus message', () => {

@@ -101,6 +101,11 @@ export class IpcBus implements ClusterBus {
     }
   }
 
+  /** Whether messages go straight to the other workers now (links listening, table known). */
+  get direct(): boolean {
+    return this.links !== undefined && this.ready && this.tableKnown;
+  }
+
   /** Messages from the primary or from another worker's link. */
   delivered(deliveries: Delivery[]): void {
     for (const d of deliveries) if (d && typeof d.s === 'string') this.deliverHere(d.s, d.d, d.r);
