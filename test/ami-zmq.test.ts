@@ -3,7 +3,10 @@
 // ZeroMQ link rebuilt after its Asterisk stops answering or restarts.
 import { describe, it, before, after } from 'node:test';
 import { startTestServer, type TestServer } from './support/server.js';
+import assert from 'node:assert/strict';
 import { AmiSimulator } from './support/ami-simulator.js';
+import { amiConfigSchema } from '../src/modules/ami/config.js';
+import { checkAmiLinks } from '../src/modules/ami/probe.js';
 
 // zeromq is an optional dependency (prebuilt for Linux x64 and arm64): without it there is nothing to test.
 const zeromqMissing = await import('zeromq').then(() => false, () => 'the optional zeromq package is not installed');
@@ -37,6 +40,13 @@ describe('AMI relay over ZeroMQ (res_zmq_manager)', { skip: zeromqMissing }, () 
     await t?.stop(true);
     await z?.stopZmq();
     await tcp?.stop();
+  });
+
+  it('switchboard check asks res_zmq_manager for CoreStatus', async () => {
+    const config = amiConfigSchema.parse({ servers: [{ name: 'Z', host: '127.0.0.1', transport: 'zmq', 'cmd-port': z.zmqPorts!.cmd, 'evt-port': z.zmqPorts!.evt }] });
+    const { lines, warnings } = await checkAmiLinks(config);
+    assert.match(lines[1]!, /^Z: zmq 127\.0\.0\.1 cmd \d+ evt \d+: answering \(up since \d{4}-\d\d-\d\d /);
+    assert.deepEqual(warnings, []);
   });
 
   it('resynchronises from DeviceStateList over ZeroMQ and relays both ways', async () => {

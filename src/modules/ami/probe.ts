@@ -46,6 +46,30 @@ export function probeAmi(server: AmiServerConfig, timeoutMs: number): Promise<Pr
   });
 }
 
+/** res_zmq_manager: one CoreStatus on its REQ/REP socket (ZeroMQ connects lazily: only an answer proves it there). */
+async function probeZmq(server: AmiServerConfig, timeoutMs: number): Promise<ProbeResult> {
+  let zmq: typeof import('zeromq');
+  try {
+    zmq = await import('zeromq');
+  } catch {
+    return { ok: false, detail: 'the zeromq package is not installed (npm install zeromq)' };
+  }
+  const socket = new zmq.Request({ receiveTimeout: timeoutMs, sendTimeout: timeoutMs, linger: 0 });
+  try {
+    socket.connect(`tcp://${server.host}:${server['cmd-port']}`);
+    await socket.send(JSON.stringify({ Action: 'CoreStatus', ActionID: 'check-1' }));
+    const [reply] = await socket.receive();
+    const parsed = JSON.parse(reply!.toString('utf8')) as unknown;
+    const first = (Array.isArray(parsed) ? parsed[0] : parsed) as Record<string, string> | undefined;
+    if (first?.Response?.toLowerCase() !== 'success') return { ok: false, detail: `CoreStatus refused: ${first?.Message ?? 'no reason given'}` };
+    return { ok: true, detail: `answering (up since ${first.CoreStartupDate ?? '?'} ${first.CoreStartupTime ?? '?'})` };
+  } catch (e) {
+    return { ok: false, detail: (e as { code?: string }).code === 'EAGAIN' ? `no answer within ${timeoutMs} ms` : (e as Error).message };
+  } finally {
+    socket.close();
+  }
+}
+
 /** The lines of `check` for the relay: one per server, a warning for each that cannot be used now. */
 export async function checkAmiLinks(config: AmiConfig): Promise<{ lines: string[]; warnings: string[]; problems: string[] }> {
   const lines: string[] = [];
@@ -58,19 +82,15 @@ export async function checkAmiLinks(config: AmiConfig): Promise<{ lines: string[
   const results = await Promise.all(config.servers.map(async (server) => {
     if (server.transport === 'zmq') {
       const where = `zmq ${server.host} cmd ${server['cmd-port']} evt ${server['evt-port']}`;
-      try {
-        await import('zeromq');
-        return { server, where, result: { ok: true, detail: 'zeromq available (res_zmq_manager is not probed)' } };
-      } catch {
-        problems.push(`AMI server ${server.name} uses the zmq transport but the zeromq package is not installed`);
-        return { server, where, result: { ok: false, detail: 'zeromq package missing' } };
-      }
+      const result = await probeZmq(server, timeout);
+      if (result.detail.startsWith('the zeromq package')) problems.push(`AMI server ${server.name} uses the zmq transport but the zeromq package is not installed`);
+      return { server, where, result };
     }
     return { server, where: `${server.host}:${server.port} as ${server.username}`, result: await probeAmi(server, timeout) };
   }));
   for (const { server, where, result } of results) {
     lines.push(`${server.name}: ${where}: ${result.detail}`);
-    if (!result.ok && server.transport === 'tcp') warnings.push(`AMI server ${server.name} (${server.host}:${server.port}): ${result.detail}; the relay will keep retrying`);
+    if (!result.ok) warnings.push(`AMI server ${server.name} (${where}): ${result.detail}; the relay will keep retrying`);
   }
   return { lines, warnings, problems };
 }
