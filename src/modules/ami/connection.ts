@@ -63,7 +63,6 @@ export class AmiConnection {
   readonly stats: LinkStatistics = { eventsIn: 0, actionsOut: 0, reconnects: 0, failures: 0 };
   /** Why the link is not up, for `check` and the statistics. */
   lastError: string | undefined;
-  upSince: Date | undefined;
   private socket: Socket | undefined;
   private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -226,7 +225,6 @@ export class AmiConnection {
       return this.fail(`login refused as "${this.options.username}": ${response.get('Message') ?? 'no reason given'} (check username and secret in ami.servers and manager.conf)`);
     }
     this.state = 'up';
-    this.upSince = new Date();
     this.lastError = undefined;
     this.backoff.reset();
     this.lastHeard = Date.now();
@@ -291,7 +289,6 @@ export class AmiConnection {
     clearInterval(this.keepaliveTimer);
     this.keepaliveTimer = undefined;
     this.pinging = false;
-    this.upSince = undefined;
     const socket = this.socket;
     this.socket = undefined;
     if (socket) {

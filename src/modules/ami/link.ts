@@ -14,7 +14,6 @@ export interface Transport {
   readonly ready: boolean;
   readonly stats: LinkStatistics;
   readonly lastError: string | undefined;
-  readonly upSince: Date | undefined;
   start(): void;
   stop(): void;
   action(action: string, fields?: Record<string, string>): Promise<AmiMessage>;
@@ -137,13 +136,5 @@ export class AmiLink implements RelayTarget {
       }
       if (this.ready) this.presence.listCompleted(this);
     }
-  }
-
-  /** One line for `check` and logs. */
-  describe(): string {
-    const s = this.transport.stats;
-    const where = this.server.transport === 'zmq' ? `zmq ${this.server.host}:${this.server['cmd-port']}/${this.server['evt-port']}` : `${this.server.host}:${this.server.port}`;
-    return `${this.name} (${where}) ${this.transport.state}${this.transport.lastError ? `: ${this.transport.lastError}` : ''}; `
-      + `events in ${s.eventsIn}, actions out ${s.actionsOut}, reconnects ${s.reconnects}, failures ${s.failures}`;
   }
 }

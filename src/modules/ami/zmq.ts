@@ -32,7 +32,6 @@ export class ZmqConnection implements Transport {
   state: LinkState = 'waiting';
   readonly stats: LinkStatistics = { eventsIn: 0, actionsOut: 0, reconnects: 0, failures: 0 };
   lastError: string | undefined;
-  upSince: Date | undefined;
   private subscriber: import('zeromq').Subscriber | undefined;
   private request: import('zeromq').Request | undefined;
   /** REQ sockets take one request at a time: actions wait their turn. */
@@ -150,7 +149,6 @@ export class ZmqConnection implements Transport {
     }
     if (generation !== this.generation || !this.running) return;
     this.state = 'up';
-    this.upSince = new Date();
     this.lastError = undefined;
     this.backoff.reset();
     this.log.info(`AMI ${this.server.name} reached over ZeroMQ`);
@@ -213,7 +211,6 @@ export class ZmqConnection implements Transport {
   private close(): void {
     this.generation++;
     clearInterval(this.keepaliveTimer);
-    this.upSince = undefined;
     this.request?.close();
     this.subscriber?.close();
     this.request = undefined;
