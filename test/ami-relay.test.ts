@@ -135,12 +135,16 @@ describe('AMI relay between three Asterisk servers and XMPP', () => {
     assert.match(metrics, /switchboard_ami_link_up\{link="B"\} 1/);
   });
 
-  it('reconnects after a connection cut mid-message, and resynchronises what changed meanwhile', async () => {
+  it('reconnects after a connection cut mid-message, and resynchronises what changed meanwhile on both sides', async () => {
     const logins = a.loginAttempts;
     a.cutMidMessage();
     b.changeDevice('SIP/201', 'INUSE');
+    // Nobody hears this one live: only A's PresenceStateList after the reconnection tells it.
+    a.changePresence('CustomPresence:carol', 'dnd', '', 'in a meeting');
     await a.waitFor(() => a.loginAttempts > logins && a.connectedSessions === 1, 'A reconnected');
     await a.waitFor(() => a.devices.get('Custom:SIP/201') === 'INUSE', 'the change made while A was away');
+    await b.waitFor(() => b.presence.get('CustomPresence:carol')?.status === 'dnd', 'carol\'s presence from A\'s list');
+    assert.ok(a.actions.includes('presencestatelist'));
     assert.ok(a.actions.includes('devicestatelist'));
     assert.equal(b.devices.get('Custom:SIP/cut'), undefined, 'the cut event was never relayed');
   });
