@@ -1,9 +1,9 @@
 // The AMI relay on the command line, as a child process: `switchboard import zmq-ami-broker`
-// converts the seed's config.ini (its own example), and `switchboard check` lists the links
-// and what a login attempt gives on each.
+// converts the seed's config.ini (its own example), `switchboard check` lists the links and
+// what a login attempt gives on each, and a running server takes new servers on SIGHUP.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +95,43 @@ describe('switchboard import zmq-ami-broker and check', () => {
     assert.equal(usage.code, 2);
     const misplaced = await switchboard(['check', '--secret', 'x'], dir);
     assert.equal(misplaced.code, 2);
+  });
+
+  it('a running server relays between the servers of a reloaded configuration (SIGHUP)', async () => {
+    const [a, b] = [new AmiSimulator('A'), new AmiSimulator('B')];
+    for (const sim of [a, b]) await sim.start();
+    const [c2s, tls, http] = await freePorts(3);
+    const file = join(dir, 'reload.yaml');
+    const write = (sims: AmiSimulator[]) => writeFileSync(file, stringify({
+      'data-dir': join(dir, 'reload-data'),
+      log: { level: 'warn' },
+      c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
+      http: { host: '127.0.0.1', port: http },
+      bosh: { port: 0 },
+      websocket: { port: 0, 'tls-port': 0 },
+      ami: { 'reconnect-initial': 50, servers: sims.map((s) => ({ name: s.name, host: '127.0.0.1', port: s.port, username: s.username, secret: s.secret })) },
+    }));
+    write([a]);
+    const script = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(process.argv.slice(1))).then((code) => { process.exitCode = code; })`;
+    const server: ChildProcess = spawn(process.execPath, ['--import', tsxLoader, '--input-type=module', '-e', script, '--', 'start', '-c', file],
+      { cwd: dir, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      await a.waitFor(() => a.connectedSessions === 1, 'A logged in', 60_000);
+      write([a, b]);
+      server.kill('SIGHUP');
+      await b.waitFor(() => b.connectedSessions === 1, 'B logged in after the reload', 30_000);
+      a.changeDevice('SIP/100', 'INUSE');
+      await b.waitFor(() => b.devices.get('Custom:SIP/100') === 'INUSE', 'relayed between A and the new B');
+      write([b]);
+      server.kill('SIGHUP');
+      await a.waitFor(() => a.connectedSessions === 0, 'A let go after the second reload', 30_000);
+      assert.equal(b.connectedSessions, 1);
+    } finally {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+      for (const sim of [a, b]) await sim.stop();
+    }
   });
 
   it('check lists the links and what a login gives on each', async () => {
