@@ -14,6 +14,8 @@ import { asteriskState, assertResult, form, iq, owner, pubsub, NS_EVENT } from '
 import { connectClient } from './support/adhoc-client.js';
 import { startClient } from './support/xmpp-client.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { capsHash } from '../src/modules/pubsub/caps.js';
+import { xml as serverXml } from '../src/xml/element.js';
 
 const skip = clusterTestsUnavailable();
 // Node 20 has no global WebSocket; @xmpp/websocket uses the global one, as in a browser.
@@ -100,6 +102,50 @@ describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip
       await anonymous.xmpp.stop();
     }
   });
+  it('PEP: a contact on another node gets notifications its caps ask for, and reads what was published elsewhere', async () => {
+    const NS_TUNE = 'http://jabber.org/protocol/tune';
+    const features = ['http://jabber.org/protocol/disco#info', `${NS_TUNE}+notify`];
+    const ver = capsHash(serverXml('query', null, serverXml('identity', { category: 'client', type: 'pc', name: 'Test' }),
+      features.map((f) => serverXml('feature', { var: f }))), 'sha-1')!;
+    const alice = await startClient(c.node1.port, 'alice', { resource: 'pep' });
+    const bob = await startClient(c.node2.port, 'bob', { resource: 'pep' });
+    try {
+      alice.xmpp.iqCallee.get('http://jabber.org/protocol/disco#info', 'query', (q: { element: { attrs: { node?: string } } }) => xmlElement('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: q.element.attrs.node },
+        xmlElement('identity', { category: 'client', type: 'pc', name: 'Test' }), features.map((f) => xmlElement('feature', { var: f }))));
+      // alice and bob are contacts since the first test; alice's caps are learnt on node1 and shared.
+      await alice.xmpp.send(xmlElement('presence', {}, xmlElement('c', { xmlns: 'http://jabber.org/protocol/caps', hash: 'sha-1', node: 'https://switchboard.test/client', ver })));
+      await bob.xmpp.send(xmlElement('presence'));
+      await waitUntil(() => c.node2.server.sessions.get('alice@localhost', 'pep')?.presence !== undefined, 'node2 knows alice/pep is available');
+      const publish = (id: string, title: string) => bob.xmpp.iqCaller.request(xmlElement('iq', { type: 'set' },
+        xmlElement('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xmlElement('publish', { node: NS_TUNE }, xmlElement('item', { id }, xmlElement('tune', { xmlns: NS_TUNE }, xmlElement('title', {}, title)))))));
+      const isEvent = (id: string) => (m: { is(n: string): boolean; attrs: Record<string, string>; getChild(n: string, ns?: string): any }) => m.is('message') && m.attrs.from === 'bob@localhost'
+        && m.getChild('event', 'http://jabber.org/protocol/pubsub#event')?.getChild('items')?.getChild('item')?.attrs.id === id;
+      // Until node2 has learnt alice's caps, a publish may not reach her; then every one does.
+      const deadline = Date.now() + 15_000;
+      for (let n = 1; ; n++) {
+        await publish(`t${n}`, `song ${n}`);
+        try {
+          await alice.waitFor(isEvent(`t${n}`) as never, 'the tune event', 1000);
+          break;
+        } catch (e) {
+          if (Date.now() > deadline) throw e;
+        }
+      }
+      // node1 reads bob's PEP as published on node2, also after reading it once (its copy is renewed).
+      const newest = async () => (await alice.xmpp.iqCaller.request(xmlElement('iq', { type: 'get', to: 'bob@localhost' },
+        xmlElement('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xmlElement('items', { node: NS_TUNE, max_items: '1' })))))
+        .getChild('pubsub')?.getChild('items')?.getChild('item')?.attrs.id;
+      assert.match(await newest(), /^t\d+$/);
+      await publish('last', 'the last song');
+      await alice.waitFor(isEvent('last') as never, 'the last tune event', 10_000);
+      const readBy = Date.now() + 10_000;
+      while ((await newest()) !== 'last') assert.ok(Date.now() < readBy, 'node1 reads the newest item');
+    } finally {
+      await alice.xmpp.stop();
+      await bob.xmpp.stop();
+    }
+  });
+
   it('PubSub device state published on one node reaches subscribers on others', async () => {
     const erin = await c.login(c.node2, 'erin', 'astvoip2');
     const carol = await c.login(c.node3Ports, 'carol', 'astvoip3');

@@ -68,6 +68,9 @@ interface Query {
   timer: NodeJS.Timeout;
 }
 
+/** The cluster-wide notice of caps verified on one node (features by `node#ver`). */
+const CAPS_VERIFIED = 'pep/caps-verified';
+
 export class EntityCaps {
   /** Features by `node#ver` (or `node#ext` for legacy extensions): shared by every client announcing them. */
   private readonly known = new Map<string, ReadonlySet<string>>();
@@ -77,7 +80,18 @@ export class EntityCaps {
   private readonly queries = new Map<string, Query>();
   private counter = 0;
 
-  constructor(private readonly ctx: ModuleContext, private readonly timeoutMs = 10_000, private readonly maxEntries = 10_000) {}
+  private readonly stopSharing: () => void;
+
+  constructor(private readonly ctx: ModuleContext, private readonly timeoutMs = 10_000, private readonly maxEntries = 10_000) {
+    // In a cluster a contact's session may be on another node, whose presence this node never
+    // handled: features verified against their hash anywhere are worth knowing everywhere.
+    this.stopSharing = ctx.cluster.handle(CAPS_VERIFIED, (payload, from) => {
+      const { key, features } = (payload ?? {}) as { key?: unknown; features?: unknown };
+      if (from.node === ctx.cluster.nodeName || typeof key !== 'string' || !Array.isArray(features) || this.known.has(key)) return undefined;
+      this.remember(key, new Set(features.filter((f): f is string => typeof f === 'string')));
+      return undefined;
+    });
+  }
 
   /** The features a session's current presence announces, if already known (no query). */
   knownFeatures(session: ClientSession): ReadonlySet<string> | undefined {
@@ -117,6 +131,7 @@ export class EntityCaps {
   }
 
   dispose(): void {
+    this.stopSharing();
     for (const q of this.queries.values()) clearTimeout(q.timer);
     this.queries.clear();
   }
@@ -139,16 +154,21 @@ export class EntityCaps {
         this.unverified.set(session.jid.full, features);
         return features;
       }
-      this.known.set(key, features);
-      // Clients choose their caps: keep the cache bounded, forgetting the oldest entries first.
-      for (const oldest of this.known.keys()) {
-        if (this.known.size <= this.maxEntries) break;
-        this.known.delete(oldest);
-      }
+      this.remember(key, features);
+      if (verifiable) void this.ctx.cluster.request(CAPS_VERIFIED, { key, features: [...features] });
       return features;
     }).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, work);
     return work;
+  }
+
+  private remember(key: string, features: ReadonlySet<string>): void {
+    this.known.set(key, features);
+    // Clients choose their caps: keep the cache bounded, forgetting the oldest entries first.
+    for (const oldest of this.known.keys()) {
+      if (this.known.size <= this.maxEntries) break;
+      this.known.delete(oldest);
+    }
   }
 
   /** disco#info to the client (XEP-0115 section 6.2), from its server's domain. */

@@ -37,13 +37,28 @@ const NO_ASTERISK = new AsteriskRules({
 const hasFrom = (subscription: string) => subscription === 'from' || subscription === 'both';
 const hasTo = (subscription: string) => subscription === 'to' || subscription === 'both';
 
+/** The cluster-wide notice that an account's PEP changed on one node. */
+const PEP_CHANGED = 'pep/changed';
+
 export class PepServices {
   /** By account (bare JID). */
   private readonly loaded = new Map<string, Promise<PepService>>();
   /** The caps each available resource last announced, to tell a change from a repeated presence. */
   private readonly announced = new WeakMap<ClientSession, CapsReference | undefined>();
 
-  constructor(private readonly ctx: ModuleContext, private readonly limits: ServiceLimits, readonly caps: EntityCaps) {}
+  private readonly stopListening: () => void;
+
+  constructor(private readonly ctx: ModuleContext, private readonly limits: ServiceLimits, readonly caps: EntityCaps) {
+    this.stopListening = ctx.cluster.handle(PEP_CHANGED, (payload, from) => {
+      const bare = (payload as { bare?: unknown } | null)?.bare;
+      if (from.node !== ctx.cluster.nodeName && typeof bare === 'string') this.loaded.delete(bare);
+      return undefined;
+    });
+  }
+
+  dispose(): void {
+    this.stopListening();
+  }
 
   /** The PEP service of an account, loaded from storage on first use. */
   get(bare: string): Promise<PepService> {
@@ -73,6 +88,8 @@ export class PepServices {
     const ours = ns === NS_PUBSUB || ns === NS_PUBSUB_OWNER || ((ns === NS_DISCO_INFO || ns === NS_DISCO_ITEMS) && payload!.attrs.node !== undefined);
     if (!ours || !(await this.accountExists(r.to.bare, r.to.domain, r.to.local))) return false;
     await (await this.get(r.to.bare)).protocol.handle(r);
+    // Other cluster nodes keep their own copy of this account's PEP: changed, they read it again.
+    if (type === 'set') void this.ctx.cluster.request(PEP_CHANGED, { bare: r.to.bare });
     return true;
   }
 
@@ -224,6 +241,7 @@ export function hookPep(ctx: ModuleContext, peps: PepServices): () => void {
   ];
   return () => {
     for (const off of offs) off();
+    peps.dispose();
     peps.caps.dispose();
   };
 }
