@@ -151,11 +151,20 @@ describe('cluster: administration of three nodes', { skip }, () => {
       await admin.stop();
     }
   });
-  it('BOSH names the node serving the session in the host attribute (seed 11.10.2)', async () => {
+  it('BOSH names the node serving the session in the host attribute (seed 11.10.2), and its sessions reach other nodes', async () => {
     for (const [t, name] of [[c.node1, 'node1'], [c.node2, 'node2']] as const) {
       const created = await new BoshClient(t.boshPort).create();
       assert.equal(created.attrs.host, name);
     }
+    const bosh = new BoshClient(c.node2.boshPort);
+    const jid = await bosh.login('carol', 'secret', 'web');
+    assert.equal(bosh.created.attrs.host, 'node2');
+    const alice = await c.login(c.node1, 'alice', 'to-bosh');
+    alice.send(`<message to='${jid}' type='chat' id='b1'><body>to a BOSH session on node2</body></message>`);
+    const got = await bosh.waitFor((e) => e.name === 'message' && e.attrs.id === 'b1', 'the message over BOSH', 10_000);
+    assert.equal(got.attrs.from, 'alice@localhost/to-bosh');
+    await bosh.send("<message xmlns='jabber:client' to='alice@localhost/to-bosh' type='chat' id='b2'><body>back from BOSH</body></message>");
+    assert.equal((await alice.waitForName('message', { id: 'b2' })).getChildText('body'), 'back from BOSH');
   });
   it('switchboard cluster status lists the nodes as the running nodes see them', async () => {
     const file = join(c.node3Data, 'status.yaml');
