@@ -14,11 +14,31 @@ export interface NatsBusOptions {
   log: Logger;
 }
 
+/**
+ * The servers of a `nats://[user:password@]host:port[,...]` setting, and the credentials: nats.js
+ * takes them as options, not from the URL (a token when there is no password).
+ */
+export function natsServers(url: string): { servers: string[]; user?: string; pass?: string; token?: string } {
+  let user: string | undefined;
+  let pass: string | undefined;
+  const servers = url.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    const u = new URL(s);
+    if (u.username && user === undefined) {
+      user = decodeURIComponent(u.username);
+      pass = u.password ? decodeURIComponent(u.password) : undefined;
+    }
+    return `${u.protocol}//${u.host}`;
+  });
+  if (user !== undefined && pass === undefined) return { servers, token: user };
+  return { servers, user, pass };
+}
+
 export async function connectNatsBus({ url, name, log }: NatsBusOptions): Promise<ClusterBus> {
   let nc: NatsConnection;
+  const servers = natsServers(url);
   try {
     nc = await connect({
-      servers: url.split(',').map((s) => s.trim()).filter(Boolean),
+      ...servers,
       name,
       maxReconnectAttempts: -1,
       // Short waits: a node back quickly after a NATS restart is not taken for dead by the others.
@@ -27,7 +47,8 @@ export async function connectNatsBus({ url, name, log }: NatsBusOptions): Promis
       pingInterval: 10_000,
     });
   } catch (e) {
-    throw new Error(`cannot reach NATS at ${url}: ${(e as Error).message}`);
+    // The servers without their credentials: the message goes to logs.
+    throw new Error(`cannot reach NATS at ${servers.servers.join(',')}: ${(e as Error).message}`);
   }
   return new NatsBus(nc, log);
 }

@@ -18,22 +18,23 @@ export function clusterTestsUnavailable(): string | undefined {
 export class NatsServer {
   private child: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(readonly port: number, private readonly extraArgs: string[] = []) {}
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<NatsServer> {
+  /** `extraArgs` go to nats-server as they are (e.g. --user and --pass). */
+  static async start(extraArgs: string[] = []): Promise<NatsServer> {
     const [port] = await freePorts(1);
-    const server = new NatsServer(port!);
+    const server = new NatsServer(port!, extraArgs);
     await server.start();
     return server;
   }
 
   async start(): Promise<void> {
     if (this.child) throw new Error('nats-server already running');
-    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(this.port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(this.port), ...this.extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     let log = '';
     child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
