@@ -13,7 +13,7 @@ import type { Router } from '../core/router.js';
 import { outgoingTrafficGate } from './throttling.js';
 import type { ClusterBus } from './bus.js';
 import { LocalBusNetwork } from './local-bus.js';
-import { connectNatsBus } from './nats-bus.js';
+import { connectNatsBus, natsServers } from './nats-bus.js';
 import { Membership, type NodeInfo } from './membership.js';
 import { SessionDirectory } from './directory.js';
 import { ClusterRequests, type ClusterReply, type ClusterRequestHandler } from './requests.js';
@@ -183,7 +183,7 @@ export class ClusterNode implements Cluster {
     });
     await new Promise((resolve) => setTimeout(resolve, 2 * this.deps.config.cluster['heartbeat-interval'] * 1000));
     await this.directory!.idle();
-    this.log.info({ node: this.nodeName, nats: this.deps.config['cluster-mode'] ? this.deps.config.cluster['nats-url'] : undefined, nodes: this.membership.connected().length }, 'joined the cluster');
+    this.log.info({ node: this.nodeName, nats: this.deps.config['cluster-mode'] ? natsServers(this.deps.config.cluster['nats-url']).servers : undefined, nodes: this.membership.connected().length }, 'joined the cluster');
   }
 
   private announcePresenceAgain(): void {
