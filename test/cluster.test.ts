@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { startTestServer } from './support/server.js';
 import { clusterTestsUnavailable } from './support/nats.js';
 import { ClusterFixture, presenceFrom, waitUntil } from './support/cluster.js';
-import { asteriskState, assertResult, form, iq, owner, pubsub, NS_EVENT } from './support/pubsub.js';
+import { asteriskState, assertResult, form, iq, nodeConfig, owner, pubsub, NS_EVENT } from './support/pubsub.js';
 import { connectClient } from './support/adhoc-client.js';
 import { startClient } from './support/xmpp-client.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -146,7 +146,7 @@ describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip
     }
   });
 
-  it('PubSub device state published on one node reaches subscribers on others', async () => {
+  it('PubSub device state published on one node reaches subscribers on others, flat and through collections', async () => {
     const erin = await c.login(c.node2, 'erin', 'astvoip2');
     const carol = await c.login(c.node3Ports, 'carol', 'astvoip3');
     assertResult(await iq(erin, pubsub(`<publish node='device_state'><item id='SIP/100'>${asteriskState('NOT_INUSE')}</item></publish>`)));
@@ -162,6 +162,14 @@ describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip
       const body = await response.json() as { devices: { device: string; state: string }[] };
       assert.equal(body.devices.find((d) => d.device === 'SIP/100')?.state, 'INUSE', `node ${t.config.cluster['node-name']}`);
     }
+
+    // Collections (XEP-0248): a leaf published on node2 reaches the collection's subscriber on node3.
+    assertResult(await iq(erin, pubsub(`<create node='site'/><configure>${nodeConfig({ 'pubsub#node_type': 'collection' })}</configure>`)));
+    assertResult(await iq(erin, pubsub(`<create node='site/desk'/><configure>${nodeConfig({ 'pubsub#collection': 'site' })}</configure>`)));
+    assertResult(await iq(carol, pubsub("<subscribe node='site' jid='carol@localhost/astvoip3'/>")));
+    assertResult(await iq(erin, pubsub(`<publish node='site/desk'><item id='desk1'>${asteriskState('RINGING')}</item></publish>`)));
+    await carol.waitFor((s) => s.name === 'message' && s.getChild('event', NS_EVENT)?.getChild('items')?.attrs.node === 'site/desk'
+      && s.getChild('event', NS_EVENT)!.getChild('items')!.getChild('item')?.attrs.id === 'desk1', 10_000, 'the collection event');
     carol.destroy();
     await waitUntil(() => c.node1.server.sessions.get('carol@localhost', 'astvoip3') === undefined, 'carol is gone');
   });
