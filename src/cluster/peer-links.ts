@@ -24,13 +24,16 @@ export class PeerLinks {
     this.server = createServer((socket) => {
       this.inbound.add(socket);
       socket.setEncoding('utf8');
-      let buffer = '';
+      // A batch may span many chunks: keep them apart until its end arrives, so that each byte is scanned once.
+      let pending: string[] = [];
       socket.on('data', (chunk: string) => {
-        buffer += chunk;
+        let start = 0;
         let end: number;
-        while ((end = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, end);
-          buffer = buffer.slice(end + 1);
+        while ((end = chunk.indexOf('\n', start)) >= 0) {
+          pending.push(chunk.slice(start, end));
+          const line = pending.length === 1 ? pending[0]! : pending.join('');
+          pending = [];
+          start = end + 1;
           let deliveries: unknown;
           try {
             deliveries = JSON.parse(line);
@@ -40,6 +43,7 @@ export class PeerLinks {
           }
           if (Array.isArray(deliveries)) onDeliveries(deliveries as Delivery[]);
         }
+        if (start < chunk.length) pending.push(chunk.slice(start));
       });
       socket.on('error', () => {});
       socket.on('close', () => this.inbound.delete(socket));
