@@ -45,7 +45,7 @@ export class CoreStatistics {
         for (const [transport, n] of Object.entries(open)) g.set({ transport }, n);
       },
     });
-    metrics.gauge({ name: 'sessions', help: 'Bound client sessions (resources)', collect: (g) => { g.set(live.sessions()); } });
+    metrics.gauge({ name: 'sessions', help: 'Client sessions (resources) bound on this node', collect: (g) => { g.set(live.sessions()); } });
     metrics.gauge({
       name: 'input_queue_stanzas', help: 'Stanzas received and waiting to be handled, all connections together',
       collect(g) { let n = 0; for (const s of streams) n += s.pendingInput; g.set(n); },
