@@ -99,8 +99,9 @@ export function postgresPubSubStore(pool: pg.Pool, transaction: Transaction): Pu
         await client.query({ name: 'pubsub-publish', text: upsert, values });
         await client.query({
           name: 'pubsub-trim',
-          text: `DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND seq NOT IN (
-                   SELECT seq FROM pubsub_items WHERE service = $1 AND node = $2 ORDER BY seq DESC LIMIT $3)`,
+          // Everything at or below the seq of the first item past max_items, found on the age index.
+          text: `DELETE FROM pubsub_items WHERE service = $1 AND node = $2 AND seq <= (
+                   SELECT seq FROM pubsub_items WHERE service = $1 AND node = $2 ORDER BY seq DESC LIMIT 1 OFFSET $3)`,
           values: [service, node, maxItems],
         });
       });
