@@ -128,6 +128,15 @@ describe('IPC bus and relay', () => {
     }
   });
 
+  it('relays a reply to the worker its inbox names, even before that worker\'s subscription arrived', () => {
+    const relay = new IpcRelay();
+    const got: PrimaryToWorker[] = [];
+    relay.attach('1', (m) => got.push(m));
+    relay.attach('2', () => {});
+    relay.received('2', { sb: 'batch', m: [{ sb: 'pub', s: '_INBOX.ipc.1.7', d: 'reply' }] });
+    assert.deepEqual(got.flatMap((m) => m.m), [{ s: '_INBOX.ipc.1.7', d: 'reply' }]);
+  });
+
   it('ignores what is not a bus message', () => {
     const relay = new IpcRelay();
     assert.equal(relay.received('1', { sb: 'log', l: 'line' }), false);

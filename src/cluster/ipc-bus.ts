@@ -164,7 +164,13 @@ export class IpcBus implements ClusterBus {
     // A reply goes to the worker its inbox names, which may have subscribed too recently for our table.
     const inbox = INBOX.exec(subject)?.[1];
     const targets = inbox !== undefined ? [inbox] : this.table.get(subject);
-    if (!targets) return;
+    if (!targets) {
+      // No listener known here: perhaps one whose subscription is still on its way to us (a new
+      // worker's messages come straight, its subscriptions through the primary). The primary's
+      // table is the first to know, so the message goes through it.
+      this.enqueue(replyTo === undefined ? { sb: 'pub', s: subject, d: data } : { sb: 'pub', s: subject, d: data, r: replyTo });
+      return;
+    }
     const delivery: Delivery = replyTo === undefined ? { s: subject, d: data } : { s: subject, d: data, r: replyTo };
     for (const worker of targets) {
       if (worker === this.id) continue;
@@ -312,7 +318,10 @@ export class IpcRelay {
   }
 
   private route(subject: string, data: unknown, replyTo: string | undefined, except: string | undefined, out: Map<string, PrimaryToWorker>): void {
-    const set = this.listeners.get(subject);
+    // A reply goes to the worker its inbox names: its subscription to the inbox may still be on
+    // the way here while the request went straight to the replying worker.
+    const inbox = INBOX.exec(subject)?.[1];
+    const set = inbox !== undefined ? new Set([inbox]) : this.listeners.get(subject);
     if (!set) return;
     const delivery: Delivery = replyTo === undefined ? { s: subject, d: data } : { s: subject, d: data, r: replyTo };
     for (const worker of set) {
