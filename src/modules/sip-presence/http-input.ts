@@ -6,6 +6,8 @@
 // A batch is checked as a whole before anything is applied: one bad report (unknown state, a
 // SIP URI not in the mapping, bad JSON) answers 4xx with a message and changes nothing.
 // The answer lists each phone's transition: {"applied": [{"uri", "from", "reported", "to", "valid"}]}.
+// The checked reports go to `deliver`, which applies them here or, in a cluster, on the node
+// that runs the bridge (index.ts).
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson, type HttpRoutes } from '../../http/server.js';
@@ -14,6 +16,22 @@ import { checkReport, type Bridge, type PhoneReport } from './bridge.js';
 export const EVENTS_PATH = '/sip-presence/events';
 const MAX_BODY = 64 * 1024;
 const MAX_REPORTS = 1000;
+
+/** An HTTP answer as status and JSON body, so that another cluster node can give it. */
+export interface HttpAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** Applies checked reports to the bridge: 404 (nothing applied) when one names a phone not mapped. */
+export function applyReports(bridge: Bridge, reports: PhoneReport[], source: string): HttpAnswer {
+  const unknown = reports.filter((r) => !bridge.isMapped(r.uri)).map((r) => r.uri);
+  if (unknown.length > 0) return { status: 404, body: { error: `not in the mapping file: ${unknown.join(', ')}`, unknown } };
+  const applied = reports.map((r) => bridge.report(r, source)!);
+  return { status: 200, body: { applied: applied.map((t, i) => ({ uri: reports[i]!.uri, from: t.from, reported: t.reported, to: t.to, valid: t.valid })) } };
+}
+
+export type DeliverReports = (reports: PhoneReport[], source: string) => Promise<HttpAnswer>;
 
 export interface HttpInputOptions {
   /** Bearer token callers must present; undefined: no token needed. */
@@ -35,7 +53,7 @@ function callerAddress(req: IncomingMessage): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
 
-export function registerHttpInput(http: HttpRoutes, bridge: Bridge, options: HttpInputOptions): void {
+export function registerHttpInput(http: HttpRoutes, deliver: DeliverReports, options: HttpInputOptions): void {
   const allowed = new Set(options.allow.map((a) => (a.startsWith('::ffff:') ? a.slice(7) : a)));
   const fail = (res: ServerResponse, status: number, error: string, extra: Record<string, unknown> = {}) => sendJson(res, status, { error, ...extra });
 
@@ -73,9 +91,7 @@ export function registerHttpInput(http: HttpRoutes, bridge: Bridge, options: Htt
       if (typeof report === 'string') return fail(res, 400, where + report);
       reports.push(report);
     }
-    const unknown = reports.filter((r) => !bridge.isMapped(r.uri)).map((r) => r.uri);
-    if (unknown.length > 0) return fail(res, 404, `not in the mapping file: ${unknown.join(', ')}`, { unknown });
-    const applied = reports.map((r) => bridge.report(r, `http ${callerAddress(req)}`)!);
-    sendJson(res, 200, { applied: applied.map((t, i) => ({ uri: reports[i]!.uri, from: t.from, reported: t.reported, to: t.to, valid: t.valid })) });
+    const answer = await deliver(reports, `http ${callerAddress(req)}`);
+    sendJson(res, answer.status, answer.body);
   }, { operations: [{ method: 'POST', path: EVENTS_PATH }] });
 }

@@ -3,18 +3,21 @@
 // CSV mapping file names for each phone, following the seed's state model (state-machine.ts).
 // Output "internal" gives the local account one resource per phone (internal-output.ts); output
 // "external" logs in to another XMPP server over BOSH for each phone (external-output.ts).
-// Off unless `enabled`.
+// Off unless `enabled`. In a cluster (or with `workers`) the bridge runs on the node that serves
+// the domain services only, so that one node polls the table and holds the phones' sessions; it
+// moves when that node stops, and the HTTP input of the other nodes forwards to it (forward.ts).
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { z } from 'zod';
 import { defineModule } from '../../core/module-definition.js';
 import type { ModuleContext } from '../../core/modules.js';
 import { parseMapping, type Mapping } from './mapping.js';
-import { Bridge, checkReport, type PresenceOutput } from './bridge.js';
-import { InternalOutput } from './internal-output.js';
-import { ExternalOutput } from './external-output.js';
-import { PostgresTable, SqliteTable, TablePoller, type TableRow } from './table-poller.js';
-import { EVENTS_PATH, registerHttpInput } from './http-input.js';
+import { applyReports, EVENTS_PATH, registerHttpInput } from './http-input.js';
 import { checkBridge } from './check.js';
+import { startBridge, type RunningBridge } from './running.js';
+import { answerForwardedReports, forwardReports } from './forward.js';
+
+/** How often a node checks whether it still serves the domain services (cluster, workers). */
+const SERVING_CHECK_MS = 5000;
 
 const tableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'a table name: letters, digits and _, optionally schema.table');
 
@@ -59,9 +62,9 @@ const configSchema = z.object({
   if (c.output === 'external' && !c.external.url) issue(['external', 'url'], 'the BOSH URL is required for output external');
 });
 
-type Options = z.infer<typeof configSchema>;
+export type SipPresenceOptions = z.infer<typeof configSchema>;
 
-function readMapping(ctx: ModuleContext<Options>, path: string): Mapping {
+function readMapping(ctx: ModuleContext<SipPresenceOptions>, path: string): Mapping {
   const mapping = parseMapping(readFileSync(path, 'utf8'));
   for (const p of mapping.problems) ctx.log.warn({ file: path, line: p.line }, `mapping file ${path} line ${p.line}: ${p.message}; line skipped`);
   ctx.log.info({ file: path, phones: mapping.phones.size, skipped: mapping.problems.length }, 'SIP presence mapping loaded');
@@ -85,26 +88,11 @@ export default defineModule({
     } catch (e) {
       throw new Error(`sip-presence: cannot read the mapping file: ${(e as Error).message}`);
     }
-    const presence = { resourcePrefix: o['resource-prefix'], availableStatus: o['available-status'], busyShow: o['busy-show'], busyStatus: o['busy-status'] };
-    let bridge: Bridge | undefined;
-    let output: PresenceOutput;
-    let external: ExternalOutput | undefined;
-    if (o.output === 'internal') {
-      output = new InternalOutput(ctx, { ...presence, domain: o.domain ?? ctx.core['virtual-hosts'][0]! }, (uri) => bridge?.lost(uri));
-    } else {
-      const url = o.external.url!;
-      output = external = new ExternalOutput(ctx, { ...presence, url, domain: o.domain ?? new URL(url).hostname, wait: o.external.wait, retry: o.external.retry }, (uri) => bridge?.lost(uri));
-    }
-    bridge = new Bridge(output, o.expiry, ctx.log);
-    bridge.setMapping(mapping);
-    if (external) {
-      await external.start(mapping.phones.values());
-      bridge.restore(external.restored());
-    }
-
+    let running: RunningBridge | undefined;
     const reload = () => {
       try {
-        bridge.setMapping(readMapping(ctx, mappingPath));
+        mapping = readMapping(ctx, mappingPath);
+        running?.bridge.setMapping(mapping);
       } catch (e) {
         ctx.log.error({ file: mappingPath, error: (e as Error).message }, 'cannot read the mapping file: the previous mapping stays');
       }
@@ -113,28 +101,50 @@ export default defineModule({
       if (now.mtimeMs !== before.mtimeMs || now.size !== before.size || now.ino !== before.ino) reload();
     });
 
-    let poller: TablePoller | undefined;
-    if (o.table.enabled) {
-      const t = o.table;
-      const source = t.driver === 'sqlite' ? new SqliteTable(t.path!, t.name) : new PostgresTable(t.url!, t.name, ctx.log);
-      const where = t.driver === 'sqlite' ? `${t.path}:${t.name}` : t.name;
-      const onRow = (row: TableRow) => {
-        const report = checkReport(row);
-        if (typeof report === 'string') {
-          ctx.log.warn({ table: where, id: row.id }, `SIP presence row ${row.id}: ${report}; row dropped`);
-          return;
-        }
-        bridge.report(report, `table row ${row.id}`);
-      };
-      poller = new TablePoller(source, t.interval * 1000, where, onRow, ctx.log);
-      poller.start();
+    // Alone, this node always serves. In a cluster, gaining the service is announced
+    // (services/reload) and losing it (an older node came back) is found by looking; the steps
+    // run one after the other, so a start under way is never doubled.
+    let stopped = false;
+    const step = async () => {
+      const serve = !stopped && ctx.cluster.serving();
+      if (serve && !running) {
+        if (ctx.cluster.enabled) ctx.log.info('SIP presence bridge starting: this node serves the domain services now');
+        running = await startBridge(ctx, mapping);
+      } else if (!serve && running) {
+        const before = running;
+        running = undefined;
+        if (!stopped) ctx.log.info('SIP presence bridge stopped: another cluster node serves the domain services and runs it now');
+        await before.stop();
+      }
+    };
+    let changing = step();
+    await changing;
+    if (!running) ctx.log.info('SIP presence bridge idle: another cluster node serves the domain services and runs it');
+    const follow = () => {
+      changing = changing.then(step).catch((err: unknown) => ctx.log.error({ err }, 'starting or stopping the SIP presence bridge failed'));
+    };
+    const unhookServing = ctx.hooks.on('services/reload', () => follow());
+    const watch = setInterval(follow, SERVING_CHECK_MS);
+    watch.unref();
+
+    let unanswer: (() => void) | undefined;
+    if (o.http.enabled) {
+      unanswer = answerForwardedReports(ctx, () => running?.bridge);
+      registerHttpInput(ctx.http, async (reports, source) => {
+        // A start under way here is waited for rather than forwarded to nobody.
+        if (!running && ctx.cluster.serving()) await changing;
+        return running ? applyReports(running.bridge, reports, source) : forwardReports(ctx, reports, source);
+      }, { token: o.http.token, allow: o.http.allow });
     }
-    if (o.http.enabled) registerHttpInput(ctx.http, bridge, { token: o.http.token, allow: o.http.allow });
 
     return async () => {
+      stopped = true;
+      clearInterval(watch);
+      unhookServing();
+      unanswer?.();
       unwatchFile(mappingPath);
-      await poller?.stop();
-      await bridge.stop();
+      follow();
+      await changing;
     };
   },
 });
