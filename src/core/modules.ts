@@ -63,6 +63,8 @@ export interface ModuleContext<C = unknown> {
   cluster: Cluster;
   /** Who may connect: the per-address cap on unauthenticated connections, and address bans. */
   admission: Admission;
+  /** Registers background work a graceful stop waits for before the node leaves the cluster (e.g. a session's end). */
+  track(work: Promise<unknown>): void;
 }
 
 export interface LoadedModule {

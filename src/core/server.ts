@@ -245,6 +245,7 @@ export class Server {
       vhosts: this.vhosts,
       cluster: this.cluster,
       admission: this.admission,
+      track: (work) => this.track(work),
     };
   }
 }

@@ -129,11 +129,14 @@ export default defineModule({
 
     let unanswer: (() => void) | undefined;
     if (o.http.enabled) {
-      unanswer = answerForwardedReports(ctx, () => running?.bridge);
+      // A node that no longer serves applies nothing more, even before its next check stops the bridge.
+      const here = () => (running && ctx.cluster.serving() ? running.bridge : undefined);
+      unanswer = answerForwardedReports(ctx, here);
       registerHttpInput(ctx.http, async (reports, source) => {
         // A start under way here is waited for rather than forwarded to nobody.
         if (!running && ctx.cluster.serving()) await changing;
-        return running ? applyReports(running.bridge, reports, source) : forwardReports(ctx, reports, source);
+        const bridge = here();
+        return bridge ? applyReports(bridge, reports, source) : forwardReports(ctx, reports, source);
       }, { token: o.http.token, allow: o.http.allow });
     }
 

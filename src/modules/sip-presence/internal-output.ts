@@ -104,6 +104,8 @@ export class InternalOutput implements PresenceOutput {
         const p = this.closed(s, phone.uri).catch((err: unknown) => this.ctx.log.error({ err, uri: phone.uri }, 'could not end the phone\'s session'));
         this.closing.add(p);
         void p.then(() => this.closing.delete(p));
+        // At shutdown the unavailable presence must go out before the node leaves the cluster.
+        this.ctx.track(p);
       });
       const replaced = this.ctx.sessions.add(session);
       this.sessions.set(phone.uri, session);

@@ -49,7 +49,7 @@ export async function startBridge(ctx: ModuleContext<SipPresenceOptions>, mappin
       }
       running.report(report, `table row ${row.id}`);
     };
-    poller = new TablePoller(source, t.interval * 1000, where, onRow, ctx.log);
+    poller = new TablePoller(source, t.interval * 1000, where, onRow, ctx.log, () => ctx.cluster.serving());
     poller.start();
   }
   return {

@@ -101,7 +101,9 @@ export class TablePoller {
   private stopped = false;
 
   constructor(private readonly source: TableSource, private readonly intervalMs: number, private readonly describe: string,
-    private readonly onRow: (row: TableRow) => void, private readonly log: Logger) {}
+    private readonly onRow: (row: TableRow) => void, private readonly log: Logger,
+    /** Asked before each poll: in a cluster a node that no longer serves takes nothing, even before it stops its bridge. */
+    private readonly mayTake: () => boolean = () => true) {}
 
   start(): void {
     this.schedule(0);
@@ -110,7 +112,7 @@ export class TablePoller {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.poll().finally(() => {
+      this.running = (this.mayTake() ? this.poll() : Promise.resolve()).finally(() => {
         this.running = undefined;
         this.schedule(this.intervalMs);
       });
