@@ -37,7 +37,7 @@ interface MarkerOptions {
 }
 
 class LastActivityMarker {
-  /** Newest record of each account online, or not stored yet. */
+  /** Newest record of each account online on this node, or not stored yet. */
   private readonly latest = new Map<string, LastActivity>();
   /** Accounts whose newest record is not stored yet. */
   private readonly unsaved = new Set<string>();
@@ -60,19 +60,31 @@ class LastActivityMarker {
     if (this.options.persistAllToRepository) await this.write(account);
   }
 
-  /** The newest record of an account: in memory if it was active lately, else as stored. */
+  /**
+   * The newest record of an account: the newer of this node's memory and storage, because in a
+   * cluster the account may have been active later on another node, which stored it.
+   */
   async lastActivity(account: string): Promise<LastActivity | undefined> {
-    return this.latest.get(account) ?? (await this.store.get<LastActivity>(account, 'last'));
+    const inMemory = this.latest.get(account);
+    const stored = await this.store.get<LastActivity>(account, 'last');
+    return !inMemory || (stored && stored.at > inMemory.at) ? stored : inMemory;
+  }
+
+  /** Sessions of the account served by this node (in a cluster, the directory also lists other nodes'). */
+  private hasLocalSessions(account: string): boolean {
+    return this.ctx.sessions.resources(account).some((s) => s.node === undefined);
   }
 
   async sessionEnded(session: ClientSession): Promise<void> {
     const account = session.jid.bare;
     // The session ending is its unavailable presence, sent by the server on its behalf (RFC 6121 4.6).
     if (this.options.presence) await this.mark(account);
-    if (this.ctx.sessions.resources(account).length > 0) return;
+    // Written when this node's last session of the account ends, even if the account is still
+    // online on another node: that node writes its own, later record when the account leaves it.
+    if (this.hasLocalSessions(account)) return;
     await this.write(account);
-    // Forgotten once stored (queries then read storage), so memory holds the accounts online.
-    if (this.ctx.sessions.resources(account).length === 0 && !this.unsaved.has(account)) this.latest.delete(account);
+    // Forgotten once stored (queries then read storage), so memory holds the accounts online here.
+    if (!this.hasLocalSessions(account) && !this.unsaved.has(account)) this.latest.delete(account);
   }
 
   private async write(account: string): Promise<void> {

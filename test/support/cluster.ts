@@ -36,7 +36,11 @@ export class ClusterFixture {
   private readonly postgres: Backend;
   private readonly clients: RawClient[] = [];
 
-  constructor(readonly users: string[]) {
+  /**
+   * `options.modules`: more configuration for every node (e.g. a module's block);
+   * `options.node3: false`: node1 and node2 only, for tests that need no third node.
+   */
+  constructor(readonly users: string[], private readonly options: { modules?: Record<string, unknown>; node3?: boolean } = {}) {
     this.postgres = backends().find((b) => b.name === 'postgres')!;
   }
 
@@ -49,6 +53,7 @@ export class ClusterFixture {
       bans: { 'auth-failures': 3, 'ban-time': 600 },
       'cluster-mode': true,
       cluster: { 'nats-url': this.nats.url, 'node-name': name, 'heartbeat-interval': 0.3, 'max-inactivity-time': 2.5, 'request-timeout': 3 },
+      ...this.options.modules,
     };
   }
 
@@ -60,8 +65,9 @@ export class ClusterFixture {
     this.node1 = await startTestServer(this.overrides('node1'));
     this.node2 = await startTestServer(this.overrides('node2'));
     for (const u of this.users) await this.node1.addUser(`${u}@localhost`);
-    await this.startNode3();
-    await waitUntil(() => this.node2.server.cluster.nodes().filter((n) => n.state === 'connected').length === 3, 'node2 sees three nodes');
+    const nodes = this.options.node3 === false ? 2 : 3;
+    if (nodes === 3) await this.startNode3();
+    await waitUntil(() => this.node2.server.cluster.nodes().filter((n) => n.state === 'connected').length === nodes, `node2 sees ${nodes} nodes`);
   }
 
   async startNode3(): Promise<void> {
