@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { get } from 'node:http';
 import { stringify } from 'yaml';
 import { xml } from '@xmpp/client';
 import { freePorts } from './support/server.js';
@@ -112,6 +113,19 @@ describe('workers: 2 behind one set of ports', () => {
     return { client, worker: line.worker! };
   }
 
+  /** GET /metrics on a connection of its own, so that node:cluster may give it to either worker. */
+  function scrape(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      get({ host: '127.0.0.1', port: httpPort, path: '/metrics', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => {
+          if (res.statusCode === 200) resolve(body); else reject(new Error(`GET /metrics: ${res.statusCode} ${body}`));
+        });
+      }).on('error', reject);
+    });
+  }
+  const sample = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+
   const presenceFrom = (who: string, type?: string) => (s: { name: string; attrs: Record<string, string> }) =>
     s.name === 'presence' && s.attrs.from?.startsWith(`${who}@localhost/`) && s.attrs.type === type;
 
@@ -145,6 +159,20 @@ describe('workers: 2 behind one set of ports', () => {
     await alice.client.xmpp.send(xml('presence', { to: 'bob@localhost', type: 'subscribed' }));
     await alice.client.waitFor(presenceFrom('bob'), 'bob available', 15_000);
     await bob.client.waitFor(presenceFrom('alice'), 'alice available', 15_000);
+
+    // GET /metrics shows the node, whichever worker answers: one session on each worker makes 2.
+    // (bob's tries on alice's worker may take a moment to end: wait for the figure, then ask again.)
+    for (let tries = 0; sample(await scrape(), 'switchboard_sessions') !== 2; tries++) {
+      assert.ok(tries < 50, 'the sessions gauge never showed both workers');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (let i = 0; i < 6; i++) {
+      const text = await scrape();
+      assert.equal(sample(text, 'switchboard_sessions'), 2, `scrape ${i}: sessions of both workers`);
+      assert.equal(sample(text, 'switchboard_workers_reporting'), 2, `scrape ${i}: both workers reported`);
+      assert.ok(sample(text, 'switchboard_logins_total') >= 2, `scrape ${i}: logins of both workers`);
+      assert.equal((text.match(/^process_resident_memory_bytes /gm) ?? []).length, 1, 'one line per metric, summed over the workers');
+    }
 
     // Chat both ways.
     await alice.client.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'm1' }, xml('body', {}, 'hello from worker ' + alice.worker)));

@@ -7,6 +7,7 @@ import { loadConfig } from '../config/load.js';
 import { runFilePaths, writeStatistics } from '../core/run-files.js';
 import { startServer } from '../core/server.js';
 import { VERSION } from '../modules/version.js';
+import { nodeWideMetrics } from './worker-metrics.js';
 import { primaryLogDestination, primaryRequests, sendToPrimary, workerBus, workerIndex } from './workers.js';
 
 async function runWorker(): Promise<number> {
@@ -30,6 +31,8 @@ async function runWorker(): Promise<number> {
     sendToPrimary({ sb: 'failed', error: (e as Error).message });
     return 1;
   }
+  // GET /metrics and the statistics show the whole node, whichever worker is asked.
+  const stopNodeWideMetrics = nodeWideMetrics(server.metrics, (e) => log.warn({ err: e }, 'node statistics incomplete: showing this worker\'s alone'));
   sendToPrimary({ sb: 'ready', listeners: server.addresses.map((a) => `${a.name} ${a.host}:${a.port}`) });
   const requests = primaryRequests(() => { server.reload().catch((e: unknown) => log.error({ err: e }, 'configuration reload refused; nothing changed')); });
   // A terminal's Ctrl-C reaches the whole process group, the primary's stop request follows: the first one counts.
@@ -37,6 +40,7 @@ async function runWorker(): Promise<number> {
   const why = await Promise.race([requests.stop, signal]);
   log.info({ reason: why }, 'worker stopping');
   await server.stop();
+  stopNodeWideMetrics();
   try {
     const statistics = runFilePaths(config).statistics.replace(/(\.json)?$/, `.worker${index}.json`);
     await writeStatistics(statistics, server.metrics, { startedAt: server.startedAt, version: VERSION });

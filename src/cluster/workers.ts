@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { IpcBus, IpcRelay, processChannel, type PrimaryToWorker } from './ipc-bus.js';
 import type { ClusterBus } from './bus.js';
+import { NodeMetricsRelay } from './worker-metrics.js';
 
 export const workersSchema = z.union([z.literal('auto'), z.number().int().min(1).max(256)], { error: 'must be auto or a number of processes (1 to 256)' }).default(1)
   .describe('Worker processes serving this node behind the same ports: auto (one per core) or a number; 1 runs a single process. The workers reach each other as cluster nodes do, over the process channel');
@@ -119,12 +120,16 @@ interface Slot {
   incarnation?: string;
   startedAt: number;
   crashes: number;
+  /** Started and serving (it answers the primary's requests, statistics included). */
+  ready?: boolean;
   restartTimer?: NodeJS.Timeout;
 }
 
 export class WorkerSupervisor {
   private readonly relay = new IpcRelay();
   private readonly slots: Slot[] = [];
+  /** The node's statistics, gathered from every worker for the one that is asked (worker-metrics.ts). */
+  private readonly metrics: NodeMetricsRelay;
   private stopping = false;
   private started = false;
   /** Logger that takes every level: the workers filtered their lines already. */
@@ -138,6 +143,14 @@ export class WorkerSupervisor {
     this.heartbeatSubject = `${o.subjectPrefix}.heartbeat`;
     this.relay.watch(this.heartbeatSubject);
     for (let index = 1; index <= o.count; index++) this.slots.push({ index, startedAt: 0, crashes: 0 });
+    this.metrics = new NodeMetricsRelay(o.count, () => {
+      const out = new Map<number, (message: unknown) => void>();
+      for (const s of this.slots) {
+        const worker = s.worker;
+        if (s.ready && worker?.isConnected()) out.set(s.index, (m) => { if (worker.isConnected()) worker.send(m as object); });
+      }
+      return out;
+    });
     // The worker program beside this file (.ts when run from the sources through tsx). The channel
     // stays JSON: V8's serialization ('advanced') took 1.5x the CPU per PubSub notification here,
     // its reader concatenating buffers again for each chunk of a large batch.
@@ -173,6 +186,7 @@ export class WorkerSupervisor {
       const id = String(slot.index);
       slot.worker = worker;
       slot.incarnation = undefined;
+      slot.ready = false;
       slot.startedAt = Date.now();
       let ready = false;
       this.relay.attach(id, (m: PrimaryToWorker) => { if (worker.isConnected()) worker.send(m); });
@@ -182,10 +196,12 @@ export class WorkerSupervisor {
           if (subject === this.heartbeatSubject && typeof inc === 'string') slot.incarnation = inc;
         });
         if (bus) return;
+        if (this.metrics.received(slot.index, m, (reply) => { if (worker.isConnected()) worker.send(reply as object); })) return;
         const control = m as WorkerToPrimaryControl;
         if (control?.sb === 'log') this.writeLog(slot.index, control.l);
         else if (control?.sb === 'ready') {
           ready = true;
+          slot.ready = true;
           this.o.log.info({ worker: slot.index, pid: worker.process.pid }, 'worker ready');
           resolve(control.listeners);
         } else if (control?.sb === 'failed' && !ready) {
@@ -194,6 +210,7 @@ export class WorkerSupervisor {
       });
       worker.on('exit', (code, signal) => {
         this.relay.detach(id);
+        this.metrics.gone(slot.index);
         if (slot.worker !== worker) return;
         slot.worker = undefined;
         if (!ready) reject(new Error(`worker ${slot.index} exited while starting (${signal ?? `exit code ${code}`})`));

@@ -3,6 +3,12 @@
 // the statistics written at graceful shutdown). One registry per server, so that two servers in
 // one process (tests) count apart; the process's own figures (memory, CPU, event-loop lag, GC)
 // come from prom-client's default collectors, registered once per process.
+//
+// With `workers`, each worker process has its own registry, and a reader wants the node's
+// figures: `aggregateWith` gives the Metrics a way to fetch every worker's values (its
+// `report()`, over the primary: cluster/worker-metrics.ts), which prom-client's
+// AggregatorRegistry combines metric by metric with each one's `aggregator` (a sum unless
+// the metric says otherwise).
 import client from 'prom-client';
 
 /** Every server metric's name starts with this; modules give the rest. */
@@ -13,6 +19,16 @@ export interface MetricOptions<L extends string> {
   name: string;
   help: string;
   labelNames?: readonly L[];
+  /**
+   * How the values of several worker processes combine into the node's: `sum` (the default, right
+   * for counts), `max`, `min`, `average`, `first` (the same value everywhere) or `omit`.
+   */
+  aggregator?: client.Aggregator;
+}
+
+export interface CounterOptions<L extends string> extends MetricOptions<L> {
+  /** Called at every read: sets the counter from a count kept elsewhere (reset, then inc). */
+  collect?: (counter: client.Counter<L>) => void;
 }
 
 export interface GaugeOptions<L extends string> extends MetricOptions<L> {
@@ -33,6 +49,18 @@ export interface MetricSample {
   value: number;
 }
 
+/** One process's values, as `getMetricsAsJSON` gives them: the server's, and Node's own. */
+export interface MetricsReport {
+  server: client.MetricObjectWithValues<client.MetricValue<string>>[];
+  process: client.MetricObjectWithValues<client.MetricValue<string>>[];
+}
+
+/** Every worker's report (those that answered), and how many workers there are. */
+export interface NodeReports {
+  reports: MetricsReport[];
+  workers: number;
+}
+
 let processRegistry: client.Registry | undefined;
 
 /** Node's process metrics, collected once per process whatever the number of servers. */
@@ -46,10 +74,16 @@ function processMetrics(): client.Registry {
 
 export class Metrics {
   private readonly registry = new client.Registry();
+  private gatherNode: (() => Promise<NodeReports>) | undefined;
+  private onGatherFailure: ((error: Error) => void) | undefined;
 
   /** Creates a counter, or returns the one of that name (a module set up twice, two modules sharing it). */
-  counter<L extends string = never>(options: MetricOptions<L>): client.Counter<L> {
-    return this.existing(options.name, 'counter') ?? new client.Counter<L>({ ...this.base(options) });
+  counter<L extends string = never>(options: CounterOptions<L>): client.Counter<L> {
+    const collect = options.collect;
+    return this.existing(options.name, 'counter') ?? new client.Counter<L>({
+      ...this.base(options),
+      ...(collect ? { collect(this: client.Counter<L>) { collect(this); } } : {}),
+    });
   }
 
   gauge<L extends string = never>(options: GaugeOptions<L>): client.Gauge<L> {
@@ -83,9 +117,25 @@ export class Metrics {
     return counts;
   }
 
-  /** The Prometheus text exposition of this server's metrics and the process's. */
+  /**
+   * From now on, reads (`text`, `snapshot`) show the whole node: `gather` fetches every worker's
+   * report. When it fails (the primary gone, a timeout), the read shows this process alone and
+   * `onFailure` hears why. `undefined` goes back to this process alone.
+   */
+  aggregateWith(gather: (() => Promise<NodeReports>) | undefined, onFailure?: (error: Error) => void): void {
+    this.gatherNode = gather;
+    this.onGatherFailure = onFailure;
+  }
+
+  /** This process's values, for the node's aggregate. */
+  async report(): Promise<MetricsReport> {
+    return { server: await this.registry.getMetricsAsJSON(), process: await processMetrics().getMetricsAsJSON() };
+  }
+
+  /** The Prometheus text exposition of this server's metrics and the process's (the node's, with workers). */
   async text(): Promise<string> {
-    return client.Registry.merge([this.registry, processMetrics()]).metrics();
+    const { server, process } = await this.readable();
+    return client.Registry.merge([server, process]).metrics();
   }
 
   get contentType(): string {
@@ -96,8 +146,9 @@ export class Metrics {
    * Every value as a flat list, server metrics first. Histogram buckets are left out (their
    * `_sum` and `_count` stay): a person reading statistics wants totals, not bucket bounds.
    */
-  async snapshot(options: { process?: boolean } = {}): Promise<MetricSample[]> {
-    const registries = options.process === false ? [this.registry] : [this.registry, processMetrics()];
+  async snapshot(options: { process?: boolean; local?: boolean } = {}): Promise<MetricSample[]> {
+    const { server, process } = await this.readable(options.local);
+    const registries = options.process === false ? [server] : [server, process];
     const out: MetricSample[] = [];
     for (const r of registries) {
       for (const m of await r.getMetricsAsJSON()) {
@@ -111,6 +162,28 @@ export class Metrics {
     return out;
   }
 
+  /**
+   * The registries a read shows: this process's, or (`aggregateWith`) the node's, built from the
+   * workers' reports with a gauge of how many answered, so that a partial sum shows as such.
+   */
+  private async readable(local = false): Promise<{ server: client.Registry; process: client.Registry }> {
+    const own = { server: this.registry, process: processMetrics() };
+    if (!this.gatherNode || local) return own;
+    let node: NodeReports;
+    try {
+      node = await this.gatherNode();
+    } catch (e) {
+      this.onGatherFailure?.(e as Error);
+      return own;
+    }
+    const server = client.AggregatorRegistry.aggregate(node.reports.map((r) => r.server)) as client.Registry;
+    const process = client.AggregatorRegistry.aggregate(node.reports.map((r) => r.process)) as client.Registry;
+    const reporting = new client.Gauge({ name: `${METRIC_PREFIX}workers_reporting`, help: 'Worker processes whose figures are in these totals', registers: [server] });
+    reporting.set(node.reports.length);
+    new client.Gauge({ name: `${METRIC_PREFIX}workers`, help: 'Worker processes of this node', registers: [server] }).set(node.workers);
+    return { server, process };
+  }
+
   private existing<M>(name: string, type: string): M | undefined {
     const m = this.registry.getSingleMetric(METRIC_PREFIX + name);
     if (!m) return undefined;
@@ -119,8 +192,8 @@ export class Metrics {
     return m as unknown as M;
   }
 
-  private base<L extends string>(options: MetricOptions<L>): { name: string; help: string; labelNames: L[]; registers: client.Registry[] } {
-    return { name: METRIC_PREFIX + options.name, help: options.help, labelNames: [...(options.labelNames ?? [])], registers: [this.registry] };
+  private base<L extends string>(options: MetricOptions<L>): { name: string; help: string; labelNames: L[]; registers: client.Registry[]; aggregator: client.Aggregator } {
+    return { name: METRIC_PREFIX + options.name, help: options.help, labelNames: [...(options.labelNames ?? [])], registers: [this.registry], aggregator: options.aggregator ?? 'sum' };
   }
 }
 
