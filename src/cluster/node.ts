@@ -63,6 +63,8 @@ export class ClusterNode implements Cluster {
   /** Bind times of this node's sessions when there is no directory to keep them (single node). */
   private readonly localSince = new Map<string, number>();
   private offServiceEvents: (() => void) | undefined;
+  /** Set by close(): a node that left serves nothing, even while its modules are still stopping. */
+  private left = false;
 
   private constructor(
     readonly enabled: boolean,
@@ -209,7 +211,7 @@ export class ClusterNode implements Cluster {
   }
 
   serving(): boolean {
-    return !this.enabled || this.membership.isCleanupLeader();
+    return !this.enabled || (!this.left && this.membership.isCleanupLeader());
   }
 
   boundSince(session: ClientSession): number | undefined {
@@ -218,6 +220,7 @@ export class ClusterNode implements Cluster {
 
   /** Leaves the cluster: call after this node's sessions are closed, so their ends went out. */
   async close(): Promise<void> {
+    this.left = true;
     this.deps.router.forwardServices(undefined);
     this.offServiceEvents?.();
     this.directory?.stop();
