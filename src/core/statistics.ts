@@ -55,7 +55,7 @@ export class CoreStatistics {
       collect(g) { let n = 0; for (const s of streams) n += s.pendingOutput; g.set(n); },
     });
     metrics.gauge({
-      name: 'output_queue_max', help: 'The longest output queue of one connection (bytes; queued elements for BOSH)',
+      name: 'output_queue_max', help: 'The longest output queue of one connection (bytes; queued elements for BOSH)', aggregator: 'max',
       collect(g) { let n = 0; for (const s of streams) n = Math.max(n, s.pendingOutput); g.set(n); },
     });
     metrics.gauge({ name: 'work_in_flight', help: 'Stanza handling and background work under way', collect: (g) => { g.set(live.inFlight()); } });
