@@ -1,5 +1,5 @@
 // Modules whose answers depend on where a user is, on two cluster nodes (test/support/cluster.ts
-// without node3): each case has the user and the one asking on different nodes.
+// without node3): each case has the user and the one asking (or sending) on different nodes.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { clusterTestsUnavailable } from './support/nats.js';
@@ -51,5 +51,22 @@ describe('cluster: per-user module state across two nodes', { skip }, () => {
     }
     assert.equal(answer.attrs.type, 'result');
     assert.equal(answer.getChild('query')!.text(), 'left node2');
+  });
+
+  it('a message stored offline by a node that has not yet learnt its recipient came online on another node is delivered at once', async () => {
+    const bob = await c.login(c.node1, 'bob', 'sender');
+    const alice = await c.login(c.node2, 'alice', 'late');
+    // Stands in for the directory's propagation delay (a few milliseconds, too short to hit on
+    // purpose): node1 forgets alice's session on node2 while bob's message is routed.
+    const known = c.node1.server.sessions.get('alice@localhost', 'late')!;
+    c.node1.server.sessions.remove(known);
+    try {
+      bob.send("<message to='alice@localhost' type='chat' id='late1'><body>while node1 lags</body></message>");
+      const got = await alice.waitForName('message', { id: 'late1' }, 10_000);
+      assert.equal(got.getChildText('body'), 'while node1 lags');
+      assert.ok(got.getChild('delay', 'urn:xmpp:delay'), 'it went through offline storage');
+    } finally {
+      c.node1.server.sessions.add(known);
+    }
   });
 });

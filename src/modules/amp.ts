@@ -252,5 +252,6 @@ export default defineModule({
     // a resource with negative priority never gets messages sent to the bare JID.
     ctx.hooks.on('presence/initial', (session) => (session.priority >= 0 ? offline.deliver(session) : undefined));
     if (options['user-store-limit-enable']) ctx.iq('account', NS_MSGOFFLINE, offline.limitIq());
+    return offline.listen();
   },
 });

@@ -62,6 +62,9 @@ export interface OfflineOptions {
  */
 export type BeforeDelivery = (stanza: Element, session: ClientSession) => Promise<boolean>;
 
+/** Cluster request naming an account a node stored a message for while it was not online there. */
+const STORED_NOTICE = 'offline/stored';
+
 /** Tasks that must not interleave for one account (its flushes and stores), run in the order queued. */
 class PerAccountQueue {
   private readonly tails = new Map<string, Promise<unknown>>();
@@ -191,12 +194,31 @@ export class OfflineMessages {
     // or the message was held behind that flush): written out now, not at the next login.
     const online = this.flushTarget(recipient);
     if (online) await this.deliver(online);
+    // In a cluster the recipient may have come online on another node, which this node learns a
+    // moment later (or has learnt, but that node flushes it): that node writes it out.
+    else if (this.ctx.cluster.enabled) {
+      void this.ctx.cluster.request(STORED_NOTICE, recipient)
+        .catch((err: unknown) => this.ctx.log.warn({ err, recipient }, 'could not tell the cluster of a stored offline message'));
+    }
     return true;
   }
 
-  /** The resource bare-JID messages go to now (RFC 6121 8.5.2.1.1), if any. */
+  /** Answers the other nodes' STORED_NOTICE: writes the messages out if the account is online here. */
+  listen(): () => void {
+    return this.ctx.cluster.handle(STORED_NOTICE, (account) => {
+      const online = typeof account === 'string' ? this.flushTarget(account) : undefined;
+      if (online) void this.deliver(online);
+      return undefined; // silent: the storing node waits for nothing
+    });
+  }
+
+  /**
+   * The resource of this node that bare-JID messages go to now (RFC 6121 8.5.2.1.1), if any.
+   * Only this node's own: a session of another node is written to by that node (STORED_NOTICE),
+   * so that two nodes never write out one queue at the same time.
+   */
   private flushTarget(account: string): ClientSession | undefined {
-    const eligible = this.ctx.sessions.available(account).filter((s) => s.priority >= 0);
+    const eligible = this.ctx.sessions.available(account).filter((s) => s.node === undefined && s.priority >= 0);
     return eligible.sort((a, b) => b.priority - a.priority)[0];
   }
 
