@@ -83,6 +83,13 @@ describe('watchdog', () => {
     await juliet.waitFor(unavailableFrom('romeo@localhost/garden'), 5000, "Romeo's unavailable presence");
     assert.equal(juliet.ended, false, 'Juliet, who answers, is still connected');
     assert.equal(t!.server.sessions.get('romeo@localhost', 'garden'), undefined, 'the session ended');
+
+    // The statistics count it: one cut on c2s, none on WebSocket, and the pings sent.
+    const metrics = await (await fetch(`http://127.0.0.1:${t!.httpPort}/metrics`)).text();
+    const counter = (name: string, listener: string) => Number(new RegExp(`^switchboard_watchdog_${name}_total\\{listener="${listener}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    assert.equal(counter('disconnects', 'c2s'), 1);
+    assert.equal(counter('disconnects', 'websocket'), 0);
+    assert.ok(counter('pings', 'c2s') >= pings.length, `pings counted: ${counter('pings', 'c2s')} of at least ${pings.length}`);
   });
 
   it('sends whitespace pings when configured so; a client that only sends whitespace stays, a silent one is cut', async () => {

@@ -72,7 +72,7 @@ const watchdogOverrides = {
 };
 
 /** Debug categories that name a core component's logger (`log.child({ component })`), besides modules and xmpp.io. */
-export const LOG_COMPONENTS: readonly string[] = ['router', 'http', 'vhosts'];
+export const LOG_COMPONENTS: readonly string[] = ['router', 'http', 'vhosts', 'watchdog'];
 
 export const vhostOptionsSchema = z.object({
   'anonymous-login': z.boolean().default(false).describe('Allow SASL ANONYMOUS on this virtual host'),

@@ -25,7 +25,7 @@ import { reloadConfiguration, type ReloadHandler, type ReloadReport } from './re
 import { CoreStatistics } from './statistics.js';
 import { categoryLogger, ioLogger, type IoLog } from './log.js';
 import { ClusterNode, type ClusterDeps } from '../cluster/node.js';
-import { Watchdog, watchdogSettings } from './watchdog.js';
+import { registerWatchdogMetrics, Watchdog, watchdogSettings } from './watchdog.js';
 
 import type { Config } from '../config/load.js';
 export type { Config };
@@ -90,11 +90,12 @@ export class Server {
     this.hooks.on('session/bound', (s) => { if (s.anonymous) ephemeral.begin(s.jid.bare); }, 1000);
     this.hooks.on('session/closed', (s) => { if (s.anonymous && this.sessions.resources(s.jid.bare).length === 0) ephemeral.end(s.jid.bare); }, -1000);
     this.admission = new Admission(config.c2s['max-unauthenticated-per-ip']);
-    const watchdogLog = log.child({ component: 'watchdog' });
+    const watchdogLog = categoryLogger(log, config.log, 'component', 'watchdog');
     this.watchdogs = {
       c2s: new Watchdog('c2s', watchdogSettings(config, 'c2s'), watchdogLog),
       websocket: new Watchdog('websocket', watchdogSettings(config, 'websocket'), watchdogLog),
     };
+    registerWatchdogMetrics(this.metrics, Object.values(this.watchdogs));
     this.http = new HttpService(categoryLogger(log, config.log, 'component', 'http'), config.http['cors-origins']);
   }
 

@@ -13,6 +13,7 @@
 // the seed's timeline can be replayed on a fake one (watchdog.test.ts).
 import type { Logger } from 'pino';
 import type { CoreConfig } from '../config/schema.js';
+import type { Metrics } from './metrics.js';
 
 export type PingType = 'whitespace' | 'xmpp';
 
@@ -71,6 +72,8 @@ export interface WatchdogCheck {
 export class Watchdog {
   private readonly connections = new Set<WatchedConnection>();
   private cancel: (() => void) | undefined;
+  private pingCount = 0;
+  private disconnectCount = 0;
 
   constructor(
     /** The listener it watches (c2s, websocket, ...), for logs. */
@@ -82,6 +85,16 @@ export class Watchdog {
 
   get size(): number {
     return this.connections.size;
+  }
+
+  /** Pings sent since start. */
+  get pings(): number {
+    return this.pingCount;
+  }
+
+  /** Connections cut for inactivity since start. */
+  get disconnects(): number {
+    return this.disconnectCount;
   }
 
   watch(connection: WatchedConnection): void {
@@ -112,8 +125,10 @@ export class Watchdog {
         this.log?.info({ listener: this.name, peer: connection.peer, idleSeconds: Math.round(sinceLastTransfer / 1000), maxInactivitySeconds: maxInactivity / 1000 },
           'watchdog: max inactivity time exceeded, closing the connection');
         this.connections.delete(connection);
+        this.disconnectCount++;
         connection.disconnect(sinceLastTransfer);
       } else if (verdict === 'ping') {
+        this.pingCount++;
         connection.ping(pingType);
       }
     }
@@ -130,4 +145,16 @@ export function watchdogSettings(config: CoreConfig, listener: 'c2s' | 'websocke
     maxInactivity: own['max-inactivity-time'] * 1000,
     pingType: own['watchdog-ping-type'] ?? config['watchdog-ping-type'],
   };
+}
+
+/** The watchdogs' pings and cuts as counters per listener (`GET /metrics`, statistics). */
+export function registerWatchdogMetrics(metrics: Metrics, watchdogs: readonly Watchdog[]): void {
+  metrics.counter({
+    name: 'watchdog_pings_total', help: 'Pings sent by the watchdog to idle connections, by listener', labelNames: ['listener'],
+    collect(c) { c.reset(); for (const w of watchdogs) c.inc({ listener: w.name }, w.pings); },
+  });
+  metrics.counter({
+    name: 'watchdog_disconnects_total', help: 'Connections cut by the watchdog past max-inactivity-time, by listener', labelNames: ['listener'],
+    collect(c) { c.reset(); for (const w of watchdogs) c.inc({ listener: w.name }, w.disconnects); },
+  });
 }
