@@ -2,7 +2,7 @@
 // schema, one nats-server, node3 in a child process): users on different nodes chat, subscribe
 // to each other's presence, get roster pushes, probes and PubSub device state, over TCP and
 // WebSocket, anonymous or not; a node killed with SIGKILL takes its users offline cluster-wide
-// and messages to them are stored; a restarted NATS is survived.
+// (to their contacts and to whom they sent directed presence) and messages to them are stored; a restarted NATS is survived.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { xml as xmlElement } from '@xmpp/client';
@@ -230,10 +230,16 @@ describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip
     const frank = await c.login(c.node3Ports, 'frank', 'f');
     await c.befriend(alice, 'alice@localhost', frank, 'frank@localhost');
     await alice.waitFor(presenceFrom('frank@localhost/f'), 10_000, "frank's presence");
+    // Directed presence to a non-contact on another node (RFC 6121 4.6) ends with the node too.
+    const gina = await c.login(c.node2, 'gina', 'g');
+    frank.send("<presence to='gina@localhost/g'><status>directed</status></presence>");
+    await gina.waitFor(presenceFrom('frank@localhost/f'), 10_000, "frank's directed presence");
+    await waitUntil(() => c.node1.server.sessions.get('frank@localhost', 'f')?.directedPresence.has('gina@localhost/g') === true, 'node1 knows whom frank sent directed presence to');
 
     c.killNode3();
     const gone = await alice.waitFor(presenceFrom('frank@localhost/f', 'unavailable'), 15_000, "frank's unavailable presence");
     assert.equal(gone.attrs.to, 'alice@localhost');
+    await gina.waitFor(presenceFrom('frank@localhost/f', 'unavailable'), 15_000, "frank's unavailable presence after his directed presence");
     await waitUntil(() => c.node2.server.sessions.get('frank@localhost', 'f') === undefined, 'node2 drops the session too');
     assert.equal(c.node1.server.cluster.nodes().find((n) => n.name === 'node3')?.state, 'disconnected');
 

@@ -19,12 +19,18 @@ export interface SessionRecord {
   roster: boolean;
   /** When it was bound (ms since the epoch). */
   since: number;
+  /**
+   * Full JIDs it sent directed presence to (RFC 6121 4.6): if its node dies, the node cleaning
+   * up sends them its unavailable presence. Absent from older nodes' records.
+   */
+  directed?: string[];
 }
 
 export function sessionRecord(s: ClientSession, since: number): SessionRecord {
   return {
     id: s.id, jid: s.jid.full, address: s.remoteAddress, secure: s.secure, anonymous: s.anonymous,
     presence: s.presence ? toWire(s.presence) : null, priority: s.priority, roster: s.rosterRequested, since,
+    directed: [...s.directedPresence],
   };
 }
 
@@ -44,7 +50,7 @@ export class RemoteSession implements ClientSession {
   priority = 0;
   rosterRequested = false;
   since = 0;
-  /** Directed presence is tracked by the node holding the session. */
+  /** As its node announced it; only read when that node dies. */
   readonly directedPresence = new Set<string>();
 
   constructor(readonly node: string, readonly incarnation: string, record: SessionRecord, private readonly link: RemoteLink) {
@@ -62,6 +68,8 @@ export class RemoteSession implements ClientSession {
     this.priority = Number.isInteger(record.priority) ? record.priority : 0;
     this.rosterRequested = record.roster === true;
     this.since = typeof record.since === 'number' ? record.since : 0;
+    this.directedPresence.clear();
+    if (Array.isArray(record.directed)) for (const jid of record.directed) if (typeof jid === 'string') this.directedPresence.add(jid);
   }
 
   send(stanza: Element): void {

@@ -123,6 +123,7 @@ class PresenceService {
     session.presence = undefined;
     const targets = new Set(session.directedPresence);
     session.directedPresence.clear();
+    if (targets.size > 0) this.ctx.sessions.updated(session);
     if (wasAvailable) {
       const { items } = await this.roster.get(owner);
       for (const item of items) if (hasFrom(item.subscription)) targets.add(item.jid);
@@ -148,8 +149,11 @@ class PresenceService {
     }
     if (type === 'probe') return this.probe(from.bare, to.bare, from.full);
     if (origin && to.bare !== from.bare) {
+      const before = origin.directedPresence.size;
       if (type === undefined) origin.directedPresence.add(to.full);
       else if (type === 'unavailable') origin.directedPresence.delete(to.full);
+      // Part of the session's state others may need (a cluster's directory), like its presence.
+      if (origin.directedPresence.size !== before) this.ctx.sessions.updated(origin);
     }
     if (to.resource) this.ctx.router.deliverToFull(to, stanza);
     else this.toAvailable(to.bare, stanza);
