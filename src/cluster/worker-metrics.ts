@@ -63,8 +63,12 @@ export class NodeMetricsRelay {
   private next = 0;
   private readonly gatherings = new Map<number, Gathering>();
 
-  /** `count`: the node's workers; `workers` gives each connected one's number and a way to send to it. */
-  constructor(private readonly count: number, private readonly workers: () => Map<number, (message: unknown) => void>) {}
+  /** `count`: the node's workers; `workers` gives each serving one's number and a way to send to it. */
+  constructor(
+    private readonly count: number,
+    private readonly workers: () => Map<number, (message: unknown) => void>,
+    private readonly timeoutMs = REPORT_TIMEOUT_MS,
+  ) {}
 
   /** Handles a worker's message about metrics (true), or leaves it (false). */
   received(worker: number, m: unknown, reply: (message: unknown) => void): boolean {
@@ -106,7 +110,7 @@ export class NodeMetricsRelay {
           resolve({ reports: gathering.reports, workers: this.count });
         },
       };
-      const timer = setTimeout(gathering.finish, REPORT_TIMEOUT_MS);
+      const timer = setTimeout(gathering.finish, this.timeoutMs);
       this.gatherings.set(id, gathering);
       if (workers.size === 0) { gathering.finish(); return; }
       for (const send of workers.values()) send({ sb: 'metrics-report?', id } satisfies ReportRequest);

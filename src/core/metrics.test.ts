@@ -43,3 +43,34 @@ test('two registries count apart', async () => {
   assert.match(await a.text(), /^switchboard_y_total 4$/m);
   assert.match(await b.text(), /^switchboard_y_total 0$/m);
 });
+
+test('aggregateWith: reads show the sum of every worker report, or the max where a metric asks; a failed gathering shows this process alone', async () => {
+  const worker = (sessions: number, longest: number, logins: number) => {
+    const m = new Metrics();
+    m.gauge({ name: 'sessions', help: 'Sessions', collect: (g) => { g.set(sessions); } });
+    m.gauge({ name: 'output_queue_max', help: 'Longest queue', aggregator: 'max', collect: (g) => { g.set(longest); } });
+    m.counter({ name: 'logins_total', help: 'Logins' }).inc(logins);
+    return m;
+  };
+  const one = worker(1, 700, 4);
+  const two = worker(2, 300, 5);
+  one.aggregateWith(async () => ({ reports: [await one.report(), await two.report()], workers: 3 }));
+  const text = await one.text();
+  assert.match(text, /^switchboard_sessions 3$/m);
+  assert.match(text, /^switchboard_output_queue_max 700$/m);
+  assert.match(text, /^switchboard_logins_total 9$/m);
+  assert.match(text, /^switchboard_workers_reporting 2$/m, 'how many answered');
+  assert.match(text, /^switchboard_workers 3$/m);
+  assert.equal(text.match(/^process_resident_memory_bytes /gm)?.length, 1);
+  const lines = (await one.snapshot({ process: false })).map(formatSample);
+  assert.ok(lines.includes('switchboard_sessions 3'), lines.join('\n'));
+  assert.ok(!lines.some((l) => l.startsWith('process_')));
+  assert.ok((await one.snapshot({ local: true, process: false })).map(formatSample).includes('switchboard_sessions 1'));
+
+  const failures: string[] = [];
+  one.aggregateWith(() => Promise.reject(new Error('the primary is gone')), (e) => failures.push(e.message));
+  assert.match(await one.text(), /^switchboard_sessions 1$/m);
+  assert.deepEqual(failures, ['the primary is gone']);
+  one.aggregateWith(undefined);
+  assert.doesNotMatch(await one.text(), /switchboard_workers_reporting/);
+});
