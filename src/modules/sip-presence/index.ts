@@ -113,7 +113,7 @@ export default defineModule({
       } else if (!serve && running) {
         const before = running;
         running = undefined;
-        if (!stopped) ctx.log.info('SIP presence bridge stopped: another cluster node serves the domain services and runs it now');
+        if (!stopped) ctx.log.info('SIP presence bridge stopped: this node no longer serves the domain services (another node runs the bridge, or this one is leaving)');
         await before.stop();
       }
     };
