@@ -78,6 +78,7 @@ describe('workers: 2 behind one set of ports', () => {
     writeFileSync(configFile, stringify({
       'data-dir': join(dir, 'data'),
       workers: 2,
+      admins: ['alice@localhost'],
       c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
       http: { host: '127.0.0.1', port: http },
       bosh: { port: 0 },
@@ -173,6 +174,10 @@ describe('workers: 2 behind one set of ports', () => {
       assert.ok(sample(text, 'switchboard_logins_total') >= 2, `scrape ${i}: logins of both workers`);
       assert.equal((text.match(/^process_resident_memory_bytes /gm) ?? []).length, 1, 'one line per metric, summed over the workers');
     }
+    // So does the administrators' "Get statistics" command, run by alice's worker.
+    const stats = await alice.client.xmpp.iqCaller.request(xml('iq', { type: 'set', to: 'localhost' }, xml('command', { xmlns: 'http://jabber.org/protocol/commands', node: 'stats', action: 'execute' })), 15_000);
+    const fields = stats.getChild('command')!.getChild('x', 'jabber:x:data')!.getChildren('field');
+    assert.equal(fields.find((f) => f.attrs.var === 'switchboard_sessions')?.getChildText('value'), '2');
 
     // Chat both ways.
     await alice.client.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'm1' }, xml('body', {}, 'hello from worker ' + alice.worker)));
