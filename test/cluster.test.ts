@@ -231,15 +231,15 @@ describe('cluster: routing between three nodes over NATS and PostgreSQL', { skip
     await c.befriend(alice, 'alice@localhost', frank, 'frank@localhost');
     await alice.waitFor(presenceFrom('frank@localhost/f'), 10_000, "frank's presence");
     // Directed presence to a non-contact on another node (RFC 6121 4.6) ends with the node too.
-    const gina = await c.login(c.node2, 'gina', 'g');
-    frank.send("<presence to='gina@localhost/g'><status>directed</status></presence>");
-    await gina.waitFor(presenceFrom('frank@localhost/f'), 10_000, "frank's directed presence");
-    await waitUntil(() => c.node1.server.sessions.get('frank@localhost', 'f')?.directedPresence.has('gina@localhost/g') === true, 'node1 knows whom frank sent directed presence to');
+    const hank = await c.login(c.node2, 'hank', 'd');
+    frank.send("<presence to='hank@localhost/d'><status>directed</status></presence>");
+    await hank.waitFor(presenceFrom('frank@localhost/f'), 10_000, "frank's directed presence");
+    await waitUntil(() => c.node1.server.sessions.get('frank@localhost', 'f')?.directedPresence.has('hank@localhost/d') === true, 'node1 knows whom frank sent directed presence to');
 
     c.killNode3();
     const gone = await alice.waitFor(presenceFrom('frank@localhost/f', 'unavailable'), 15_000, "frank's unavailable presence");
     assert.equal(gone.attrs.to, 'alice@localhost');
-    await gina.waitFor(presenceFrom('frank@localhost/f', 'unavailable'), 15_000, "frank's unavailable presence after his directed presence");
+    await hank.waitFor(presenceFrom('frank@localhost/f', 'unavailable'), 15_000, "frank's unavailable presence after his directed presence");
     await waitUntil(() => c.node2.server.sessions.get('frank@localhost', 'f') === undefined, 'node2 drops the session too');
     assert.equal(c.node1.server.cluster.nodes().find((n) => n.name === 'node3')?.state, 'disconnected');
 
