@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import { clusterTestsUnavailable } from './support/nats.js';
 import { ClusterFixture, waitUntil } from './support/cluster.js';
 import type { RawClient } from './support/raw-client.js';
+import { connectClient } from './support/adhoc-client.js';
 import type { Element } from '../src/xml/element.js';
 
 const skip = clusterTestsUnavailable();
 
 describe('cluster: per-user module state across two nodes', { skip }, () => {
-  const c = new ClusterFixture(['alice', 'bob'], {
+  const c = new ClusterFixture(['alice', 'bob', 'admin'], {
     node3: false,
     modules: { 'last-activity': { 'jabber:iq:last-marker': { active: true, 'jabber:iq:last': { active: true } } } },
   });
@@ -67,6 +68,20 @@ describe('cluster: per-user module state across two nodes', { skip }, () => {
       assert.ok(got.getChild('delay', 'urn:xmpp:delay'), 'it went through offline storage');
     } finally {
       c.node1.server.sessions.add(known);
+    }
+  });
+
+  it('service administration (XEP-0133) run on one node reaches users on another: announce, end a session', async () => {
+    const bob = await c.login(c.node2, 'bob', 'far');
+    const admin = await connectClient(c.node1.port, 'admin');
+    try {
+      await admin.command('localhost', 'http://jabber.org/protocol/admin#announce', { fields: { subject: 'Maintenance', announcement: ['down at noon'] } });
+      const announced = await bob.waitFor((s) => s.name === 'message' && s.attrs.type === 'headline' && s.attrs.from === 'localhost', 10_000, 'the announcement');
+      assert.equal(announced.getChildText('body'), 'down at noon');
+      await admin.command('localhost', 'http://jabber.org/protocol/admin#end-user-session', { fields: { accountjids: ['bob@localhost/far'] } });
+      assert.equal(await bob.waitForClose(10_000), 'not-authorized');
+    } finally {
+      await admin.stop();
     }
   });
 });
