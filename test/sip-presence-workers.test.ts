@@ -4,23 +4,18 @@
 // one; table rows are applied once; when it is killed the other worker takes the bridge over.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { buildConfig, freePorts } from './support/server.js';
+import { buildConfig } from './support/server.js';
+import { WorkersProcess, writeWorkersConfig } from './support/workers-process.js';
 import { sqliteTable, writeMapping, type ProxyTable } from './support/sip-presence.js';
 import { openStorage } from '../src/storage/index.js';
 import { deriveCredentials } from '../src/auth/credentials.js';
 
-const mainUrl = new URL('../src/main.ts', import.meta.url).href;
-const tsxLoader = import.meta.resolve('tsx');
 const TOKEN = 'sip-presence-workers-token-0123456789';
 const URI = 'sip:100@pbx.example.com';
-
-type LogLine = Record<string, unknown> & { msg?: string; worker?: number; pid?: number };
 
 /** One POST on a connection of its own, so that the primary hands it to the next worker. */
 function post(port: number, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -39,22 +34,12 @@ function post(port: number, body: unknown): Promise<{ status: number; json: Reco
 
 describe('SIP presence bridge with workers: 2', () => {
   let dir: string;
-  let child: ChildProcess;
+  let primary: WorkersProcess;
   let table: ProxyTable;
   let httpPort: number;
-  const lines: LogLine[] = [];
 
-  async function logged(match: (l: LogLine) => boolean, what: string, from = 0): Promise<LogLine> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const found = lines.slice(from).find(match);
-      if (found) return found;
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no log line ${what}:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
   /** The bridge's lines about applied reports (debug 'phone state', or an invalid transition's warning). */
-  const applied = (from = 0) => lines.slice(from).filter((l) => typeof l.source === 'string' && (l.msg === 'phone state' || /^invalid transition/.test(l.msg ?? '')));
+  const applied = (from = 0) => primary.lines.slice(from).filter((l) => typeof l.source === 'string' && (l.msg === 'phone state' || /^invalid transition/.test(l.msg ?? '')));
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'switchboard-sip-workers-'));
@@ -65,47 +50,28 @@ describe('SIP presence bridge with workers: 2', () => {
     await storage.close();
     const mapping = writeMapping(dir, [`${URI},alice,,123456`]);
     table = sqliteTable(join(dir, 'proxy.db'));
-    const [c2s, tls, http] = await freePorts(3);
-    httpPort = http!;
-    const configFile = join(dir, 'switchboard.yaml');
-    writeFileSync(configFile, stringify({
+    const { file, ports } = await writeWorkersConfig(dir, {
       'data-dir': dataDir,
-      workers: 2,
-      c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
-      http: { host: '127.0.0.1', port: http },
-      bosh: { port: 0 },
-      websocket: { port: 0, 'tls-port': 0 },
       log: { level: 'debug' },
       'sip-presence': {
         enabled: true, mapping,
         table: { enabled: true, driver: 'sqlite', path: join(dir, 'proxy.db'), interval: 0.1 },
         http: { enabled: true, token: TOKEN },
       },
-    }));
-    const script = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(process.argv.slice(1))).then((code) => { process.exitCode = code; })`;
-    child = spawn(process.execPath, ['--import', tsxLoader, '-e', script, '--', 'start', '-c', configFile], { cwd: dir, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let buffer = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      buffer += c;
-      const parts = buffer.split('\n');
-      buffer = parts.pop()!;
-      for (const part of parts) if (part.trim()) try { lines.push(JSON.parse(part) as LogLine); } catch { lines.push({ msg: part }); }
     });
-    await logged((l) => l.msg === 'started', 'started');
+    httpPort = ports.http;
+    primary = await WorkersProcess.start(file, dir);
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGKILL');
-      for (const l of lines) if (l.msg === 'worker ready' && typeof l.pid === 'number') { try { process.kill(l.pid, 'SIGKILL'); } catch { /* gone */ } }
-    }
+    primary?.kill();
     await table?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('runs the bridge in the serving worker only, feeds it from both, and moves it when that worker dies', async () => {
-    const running = await logged((l) => l.msg?.startsWith('SIP presence bridge starting') === true, 'a worker running the bridge');
-    await logged((l) => l.msg?.startsWith('SIP presence bridge idle') === true && l.worker !== running.worker, 'an idle worker');
+    const running = await primary.logged((l) => l.msg?.startsWith('SIP presence bridge starting') === true, 'a worker running the bridge');
+    await primary.logged((l) => l.msg?.startsWith('SIP presence bridge idle') === true && l.worker !== running.worker, 'an idle worker');
 
     // Each POST on a new connection: the primary deals them out to the workers in turn.
     const sequence = ['online', 'onthephone', 'still-onthephone', 'still-online'];
@@ -123,21 +89,21 @@ describe('SIP presence bridge with workers: 2', () => {
     for (const reported of ['onthephone', 'still-onthephone', 'still-online']) {
       const before = applied().length;
       await table.insert(URI, reported);
-      await logged((l) => typeof l.source === 'string' && l.source.startsWith('table row ') && l.to === reported, `row ${reported} applied`, 0);
+      await primary.logged((l) => typeof l.source === 'string' && l.source.startsWith('table row ') && l.to === reported, `row ${reported} applied`, 0);
       assert.equal(applied().length, before + 1);
     }
     const rows = applied().filter((l) => String(l.source).startsWith('table row '));
     assert.deepEqual(rows.map((l) => [l.worker, l.from, l.to]), [[running.worker, 'still-online', 'onthephone'],
       [running.worker, 'onthephone', 'still-onthephone'], [running.worker, 'still-onthephone', 'still-online']]);
 
-    const ready = await logged((l) => l.msg === 'worker ready' && l.worker === running.worker, 'the running worker ready');
-    const from = lines.length;
+    const ready = await primary.logged((l) => l.msg === 'worker ready' && l.worker === running.worker, 'the running worker ready');
+    const from = primary.lines.length;
     process.kill(ready.pid!, 'SIGKILL');
-    const takeover = await logged((l) => l.msg?.startsWith('SIP presence bridge starting') === true, 'the other worker taking over', from);
+    const takeover = await primary.logged((l) => l.msg?.startsWith('SIP presence bridge starting') === true, 'the other worker taking over', from);
     assert.notEqual(takeover.worker, running.worker);
     // Its phone state starts afresh, as after a restart: the phone signs on again.
     await table.insert(URI, 'online');
-    const row = await logged((l) => typeof l.source === 'string' && l.source.startsWith('table row ') && l.to === 'online', 'the row applied after the takeover', from);
+    const row = await primary.logged((l) => typeof l.source === 'string' && l.source.startsWith('table row ') && l.to === 'online', 'the row applied after the takeover', from);
     assert.equal(row.worker, takeover.worker);
     assert.equal(row.from, 'offline');
   });

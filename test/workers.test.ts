@@ -4,104 +4,46 @@
 // killed with SIGKILL is restarted, and its user's contact sees the user go unavailable at once.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { get } from 'node:http';
-import { stringify } from 'yaml';
 import { xml } from '@xmpp/client';
-import { freePorts } from './support/server.js';
+import { WorkersProcess, writeWorkersConfig } from './support/workers-process.js';
 import { startClient, type LiveClient } from './support/xmpp-client.js';
 import { BoshClient } from './support/bosh-client.js';
 import { loadConfig } from '../src/config/load.js';
 import { openStorage } from '../src/storage/index.js';
 import { deriveCredentials } from '../src/auth/credentials.js';
 
-const mainUrl = new URL('../src/main.ts', import.meta.url).href;
-const tsxLoader = import.meta.resolve('tsx');
-
-type LogLine = Record<string, unknown> & { msg?: string; worker?: number };
-
-/** The primary process and the log lines it wrote (its own and its workers'). */
-class Primary {
-  readonly lines: LogLine[] = [];
-  readonly exited: Promise<number | null>;
-  private stderr = '';
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly child: ChildProcess) {
-    let buffer = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      buffer += c;
-      const parts = buffer.split('\n');
-      buffer = parts.pop()!;
-      for (const part of parts) {
-        if (!part.trim()) continue;
-        try { this.lines.push(JSON.parse(part) as LogLine); } catch { this.lines.push({ msg: part }); }
-      }
-      for (const w of [...this.waiters]) w();
-    });
-    child.stderr!.on('data', (c: Buffer) => { this.stderr += c; });
-    this.exited = new Promise((resolve) => child.on('close', resolve));
-  }
-
-  /** Waits for a log line, at or after index `from`, that matches. */
-  async waitFor(match: (l: LogLine) => boolean, what: string, from = 0, timeoutMs = 60_000): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.lines.slice(from).find(match);
-      if (found) return found;
-      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error(`no log line ${what}; stderr: ${this.stderr}\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}`);
-      await new Promise<void>((resolve) => {
-        const done = () => { clearTimeout(timer); this.waiters.delete(done); resolve(); };
-        const timer = setTimeout(done, 200);
-        this.waiters.add(done);
-      });
-    }
-  }
-}
-
 describe('workers: 2 behind one set of ports', () => {
   let dir: string;
-  let primary: Primary;
+  let primary: WorkersProcess;
   let port: number;
   let httpPort: number;
   const clients: LiveClient[] = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'switchboard-workers-'));
-    const [c2s, tls, http] = await freePorts(3);
-    port = c2s!;
-    httpPort = http!;
-    const configFile = join(dir, 'switchboard.yaml');
-    writeFileSync(configFile, stringify({
+    const { file: configFile, ports } = await writeWorkersConfig(dir, {
       'data-dir': join(dir, 'data'),
-      workers: 2,
       admins: ['alice@localhost'],
-      c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
-      http: { host: '127.0.0.1', port: http },
-      bosh: { port: 0 },
-      websocket: { port: 0, 'tls-port': 0 },
       log: { level: 'info' },
-    }));
+    });
+    port = ports.c2s;
+    httpPort = ports.http;
     // The accounts, in the SQLite database the workers will share.
     const { config } = await loadConfig({ file: configFile });
     const storage = await openStorage(config.storage, config['data-dir']);
     for (const user of ['alice', 'bob', 'carol']) await storage.users.create('localhost', user, deriveCredentials('secret'));
     await storage.close();
-    const script = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(process.argv.slice(1))).then((code) => { process.exitCode = code; })`;
-    primary = new Primary(spawn(process.execPath, ['--import', tsxLoader, '-e', script, '--', 'start', '-c', configFile], { cwd: dir, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] }));
-    await primary.waitFor((l) => l.msg === 'started', 'started');
+    primary = await WorkersProcess.start(configFile, dir);
   });
 
   after(async () => {
-    if (process.env.DEBUG_WORKERS) for (const l of primary.lines) console.error(JSON.stringify(l));
+    if (process.env.DEBUG_WORKERS && primary) for (const l of primary.lines) console.error(JSON.stringify(l));
     for (const c of clients) await c.xmpp.stop().catch(() => {});
-    if (primary && primary.child.exitCode === null) {
-      primary.child.kill('SIGKILL');
-      for (const l of primary.lines) if (l.msg === 'worker ready' && typeof l.pid === 'number') { try { process.kill(l.pid, 'SIGKILL'); } catch { /* gone */ } }
-    }
+    primary?.kill();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -110,7 +52,7 @@ describe('workers: 2 behind one set of ports', () => {
     const from = primary.lines.length;
     const client = await startClient(port, user, { resource });
     clients.push(client);
-    const line = await primary.waitFor((l) => l.msg === 'authenticated' && l.user === `${user}@localhost`, `authenticated ${user}`, from);
+    const line = await primary.logged((l) => l.msg === 'authenticated' && l.user === `${user}@localhost`, `authenticated ${user}`, from);
     return { client, worker: line.worker! };
   }
 
@@ -217,9 +159,9 @@ describe('workers: 2 behind one set of ports', () => {
     const before = primary.lines.length;
     process.kill(killedPid, 'SIGKILL');
     await alice.client.waitFor(presenceFrom('bob', 'unavailable'), 'bob unavailable after his worker died', 15_000);
-    const died = await primary.waitFor((l) => l.msg === 'worker died; restarting it', 'worker died', before);
+    const died = await primary.logged((l) => l.msg === 'worker died; restarting it', 'worker died', before);
     assert.equal(died.worker, bob.worker);
-    const back = await primary.waitFor((l) => l.msg === 'worker ready' && l.worker === bob.worker, 'worker restarted', before);
+    const back = await primary.logged((l) => l.msg === 'worker ready' && l.worker === bob.worker, 'worker restarted', before);
     assert.notEqual(back.pid, killedPid);
 
     // Bob logs in again (on either worker) and is back for alice; messages flow again.
