@@ -131,17 +131,21 @@ export class SessionDirectory implements RemoteLink {
     return { seq: this.seq, sessions };
   }
 
+  /** A stanza from another node, or undefined (logged) when it does not decode. */
+  private decoded(st: WireNode): Element | undefined {
+    try {
+      return fromWire(st);
+    } catch (e) {
+      this.o.log.warn({ err: e }, 'cluster: dropping a malformed stanza from another node');
+      return undefined;
+    }
+  }
+
   /** A stanza another node routed to one of our sessions. */
   private delivered({ jid, st }: { jid: string; st: WireNode }): void {
     const to = tryParseJid(jid);
-    let stanza: Element;
-    try {
-      stanza = fromWire(st);
-    } catch (e) {
-      this.o.log.warn({ err: e }, 'cluster: dropping a malformed stanza from another node');
-      return;
-    }
-    if (!to) return;
+    const stanza = this.decoded(st);
+    if (!stanza || !to) return;
     const session = this.o.sessions.get(to.bare, to.resource);
     if (session && session.node === undefined) {
       session.send(stanza);
@@ -165,13 +169,8 @@ export class SessionDirectory implements RemoteLink {
   }
 
   private routeHere({ st }: { st: WireNode }): void {
-    let stanza: Element;
-    try {
-      stanza = fromWire(st);
-    } catch (e) {
-      this.o.log.warn({ err: e }, 'cluster: dropping a malformed stanza from another node');
-      return;
-    }
+    const stanza = this.decoded(st);
+    if (!stanza) return;
     // Router.route reaches the service forwarder before its first await, so the flag covers it.
     this.routingForwarded = true;
     try {
