@@ -34,6 +34,17 @@ export interface LinkStatistics {
   failures: number;
 }
 
+/** What a link counts: an event received, an action sent, a reconnection attempt, a failure of any sort. */
+export type LinkActivity = 'event' | 'action' | 'reconnect' | 'failure';
+
+const counterOf: Record<LinkActivity, keyof LinkStatistics> = { event: 'eventsIn', action: 'actionsOut', reconnect: 'reconnects', failure: 'failures' };
+
+/** Counts in a link's statistics, and tells the link's owner (metrics); both transports use it. */
+export function countActivity(stats: LinkStatistics, handlers: { counted?(what: LinkActivity): void }, what: LinkActivity): void {
+  stats[counterOf[what]]++;
+  handlers.counted?.(what);
+}
+
 export interface ConnectionHandlers {
   /** Logged in; events follow. */
   up(): void;
@@ -41,7 +52,7 @@ export interface ConnectionHandlers {
   /** The link was up and is not any more. */
   down(reason: string): void;
   /** Counted per kind by the owner (metrics): a failure of any sort, a reconnection attempt. */
-  counted?(what: 'event' | 'action' | 'reconnect' | 'failure'): void;
+  counted?(what: LinkActivity): void;
 }
 
 interface Pending {
@@ -171,12 +182,8 @@ export class AmiConnection {
     return `sb-${this.nextId++}`;
   }
 
-  private count(what: 'event' | 'action' | 'reconnect' | 'failure'): void {
-    if (what === 'event') this.stats.eventsIn++;
-    else if (what === 'action') this.stats.actionsOut++;
-    else if (what === 'reconnect') this.stats.reconnects++;
-    else this.stats.failures++;
-    this.handlers.counted?.(what);
+  private count(what: LinkActivity): void {
+    countActivity(this.stats, this.handlers, what);
   }
 
   private open(): void {

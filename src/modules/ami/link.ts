@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { AmiMessage } from './codec.js';
 import { eidOf, type AmiConfig, type AmiServerConfig } from './config.js';
-import { AmiConnection, type LinkState, type LinkStatistics } from './connection.js';
+import { AmiConnection, type LinkActivity, type LinkState, type LinkStatistics } from './connection.js';
 import type { DeviceRelay, RelayTarget } from './device-relay.js';
 import type { PresenceRelay } from './presence-relay.js';
 import { LogThrottle } from './throttle.js';
@@ -24,7 +24,7 @@ export interface TransportHandlers {
   up(): void;
   event(message: AmiMessage): void;
   down(reason: string): void;
-  counted?(what: 'event' | 'action' | 'reconnect' | 'failure'): void;
+  counted?(what: LinkActivity): void;
 }
 
 export type TransportFactory = (server: AmiServerConfig, config: AmiConfig, log: Logger, handlers: TransportHandlers) => Transport;

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { AmiMessage } from './codec.js';
 import { Backoff } from './backoff.js';
-import { ActionError, type LinkState, type LinkStatistics } from './connection.js';
+import { ActionError, countActivity, type LinkActivity, type LinkState, type LinkStatistics } from './connection.js';
 import type { AmiConfig, AmiServerConfig } from './config.js';
 import type { Transport, TransportFactory, TransportHandlers } from './link.js';
 
@@ -86,12 +86,8 @@ export class ZmqConnection implements Transport {
     return complete;
   }
 
-  private count(what: 'event' | 'action' | 'reconnect' | 'failure'): void {
-    if (what === 'event') this.stats.eventsIn++;
-    else if (what === 'action') this.stats.actionsOut++;
-    else if (what === 'reconnect') this.stats.reconnects++;
-    else this.stats.failures++;
-    this.handlers.counted?.(what);
+  private count(what: LinkActivity): void {
+    countActivity(this.stats, this.handlers, what);
   }
 
   /** One request and its reply on the REQ socket, in turn; a timeout fails the link. */
