@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { AmiSimulator } from '../test/support/ami-simulator.js';
-import { freePorts } from '../test/support/server.js';
+import { loopbackListeners } from '../test/support/server.js';
 
 const STATES = ['INUSE', 'NOT_INUSE', 'RINGING', 'BUSY'];
 /** Devices per server: each changes every devices/rate-per-server seconds, far apart from its previous change. */
@@ -62,15 +62,12 @@ async function main(): Promise<void> {
   const sims = Array.from({ length: servers }, (_, i) => new AmiSimulator(`pbx${i + 1}`));
   for (const sim of sims) await sim.start();
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-ami-'));
-  const [c2s, tls, http] = await freePorts(3);
+  const { listeners } = await loopbackListeners();
   writeFileSync(join(dir, 'switchboard.yaml'), stringify({
     'data-dir': join(dir, 'data'),
     log: { level: 'warn' },
-    c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
-    http: { host: '127.0.0.1', port: http },
-    bosh: { port: 0 },
-    websocket: { port: 0, 'tls-port': 0 },
-    ami: { xmpp: !values['no-xmpp'], servers: sims.map((s) => ({ name: s.name, host: '127.0.0.1', port: s.port, username: s.username, secret: s.secret })) },
+    ...listeners,
+    ami: { xmpp: !values['no-xmpp'], servers: sims.map((s) => s.serverConfig()) },
   }));
   const mainUrl = new URL('../src/main.ts', import.meta.url).href;
   const script = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(process.argv.slice(1))).then((code) => { process.exitCode = code; })`;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { AmiSimulator } from './support/ami-simulator.js';
-import { freePorts } from './support/server.js';
+import { freePorts, loopbackListeners } from './support/server.js';
 import { configSchema } from '../src/config/load.js';
 
 const mainUrl = new URL('../src/main.ts', import.meta.url).href;
@@ -100,16 +100,13 @@ describe('switchboard import zmq-ami-broker and check', () => {
   it('a running server relays between the servers of a reloaded configuration (SIGHUP)', async () => {
     const [a, b] = [new AmiSimulator('A'), new AmiSimulator('B')];
     for (const sim of [a, b]) await sim.start();
-    const [c2s, tls, http] = await freePorts(3);
+    const { listeners } = await loopbackListeners();
     const file = join(dir, 'reload.yaml');
     const write = (sims: AmiSimulator[]) => writeFileSync(file, stringify({
       'data-dir': join(dir, 'reload-data'),
       log: { level: 'warn' },
-      c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
-      http: { host: '127.0.0.1', port: http },
-      bosh: { port: 0 },
-      websocket: { port: 0, 'tls-port': 0 },
-      ami: { 'reconnect-initial': 50, servers: sims.map((s) => ({ name: s.name, host: '127.0.0.1', port: s.port, username: s.username, secret: s.secret })) },
+      ...listeners,
+      ami: { 'reconnect-initial': 50, servers: sims.map((s) => s.serverConfig()) },
     }));
     write([a]);
     const script = `import(${JSON.stringify(mainUrl)}).then((m) => m.main(process.argv.slice(1))).then((code) => { process.exitCode = code; })`;

@@ -20,7 +20,7 @@ describe('AMI relay with workers: 2', () => {
     const { file } = await writeWorkersConfig(dir, {
       'data-dir': join(dir, 'data'),
       log: { level: 'info' },
-      ami: { 'reconnect-initial': 50, servers: sims.map((s) => ({ name: s.name, host: '127.0.0.1', port: s.port, username: s.username, secret: s.secret })) },
+      ami: { 'reconnect-initial': 50, servers: sims.map((s) => s.serverConfig()) },
     });
     primary = await WorkersProcess.start(file, dir);
   });

@@ -59,6 +59,11 @@ export class AmiSimulator {
     return this.options.secret ?? 'amipw';
   }
 
+  /** This Asterisk as an entry of the relay's `ami.servers` (AMI over TCP). */
+  serverConfig(): { name: string; host: string; port: number; username: string; secret: string } {
+    return { name: this.name, host: '127.0.0.1', port: this.port, username: this.username, secret: this.secret };
+  }
+
   /** Listens on 127.0.0.1 (the same port again after a restart). */
   async start(port = this.port): Promise<number> {
     const server = createServer((socket) => this.accept(socket));

@@ -20,6 +20,23 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/**
+ * The listeners of a YAML config for a server run in a child process: C2S (plain and TLS) and
+ * HTTP on free loopback ports, and no BOSH or WebSocket listeners of their own.
+ */
+export async function loopbackListeners(): Promise<{ ports: { c2s: number; tls: number; http: number }; listeners: Record<string, unknown> }> {
+  const [c2s, tls, http] = (await freePorts(3)) as [number, number, number];
+  return {
+    ports: { c2s, tls, http },
+    listeners: {
+      c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
+      http: { host: '127.0.0.1', port: http },
+      bosh: { port: 0 },
+      websocket: { port: 0, 'tls-port': 0 },
+    },
+  };
+}
+
 export interface TestServer {
   server: Server;
   port: number;

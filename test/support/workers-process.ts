@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePorts } from './server.js';
+import { loopbackListeners } from './server.js';
 
 const mainUrl = new URL('../../src/main.ts', import.meta.url).href;
 const tsxLoader = import.meta.resolve('tsx');
@@ -22,17 +22,10 @@ export interface WorkersConfigFile {
  * WebSocket listeners), with `options` (data-dir, log, modules...) added on top.
  */
 export async function writeWorkersConfig(dir: string, options: Record<string, unknown>): Promise<WorkersConfigFile> {
-  const [c2s, tls, http] = (await freePorts(3)) as [number, number, number];
+  const { ports, listeners } = await loopbackListeners();
   const file = join(dir, 'switchboard.yaml');
-  writeFileSync(file, stringify({
-    workers: 2,
-    c2s: { host: '127.0.0.1', port: c2s, 'tls-port': tls },
-    http: { host: '127.0.0.1', port: http },
-    bosh: { port: 0 },
-    websocket: { port: 0, 'tls-port': 0 },
-    ...options,
-  }));
-  return { file, ports: { c2s, tls, http } };
+  writeFileSync(file, stringify({ workers: 2, ...listeners, ...options }));
+  return { file, ports };
 }
 
 /** The primary process and the log lines it wrote. */
