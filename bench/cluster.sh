@@ -13,22 +13,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-users=200 duration=10 subscribers=50 items=5000
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --users) users=$2; shift 2 ;;
-    --duration) duration=$2; shift 2 ;;
-    --subscribers) subscribers=$2; shift 2 ;;
-    --items) items=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
+. bench/lib.sh
+parse_load_options "$@"
 pg=${SWITCHBOARD_BENCH_PG_URL:?set SWITCHBOARD_BENCH_PG_URL to a PostgreSQL database the nodes share}
 command -v nats-server >/dev/null || { echo "nats-server is not installed (apt-get install nats-server)" >&2; exit 1; }
 port=${PORT:-5422} nats_port=${NATS_PORT:-4422} niceness=${NICE:-10}
 state=${BENCH_STATE:-/tmp/switchboard-bench}/cluster
 mkdir -p "$state"
-accounts=$(( users > subscribers + 1 ? users : subscribers + 1 ))
 
 write_config() { # name port cluster-mode
   cat >"$state/$1.yaml" <<EOF
@@ -62,15 +53,8 @@ SWITCHBOARD_CONFIG=$state/solo.yaml bench/setup-switchboard.sh "$accounts" >&2
 
 start_node() { # name
   node bin/switchboard.js start -c "$state/$1.yaml" >"$state/$1.log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  for _ in $(seq 600); do
-    grep -q '"msg":"started"' "$state/$1.log" 2>/dev/null && return
-    kill -0 "$pid" 2>/dev/null || { cat "$state/$1.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "$1 did not start" >&2
-  exit 1
+  pids+=($!)
+  wait_started "$1" "$state/$1.log" "$!"
 }
 
 measure() { # label targets

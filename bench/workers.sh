@@ -9,20 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-users=200 duration=10 subscribers=50 items=5000
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --users) users=$2; shift 2 ;;
-    --duration) duration=$2; shift 2 ;;
-    --subscribers) subscribers=$2; shift 2 ;;
-    --items) items=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
+. bench/lib.sh
+parse_load_options "$@"
 workers=${WORKERS:-2} port=${PORT:-5322} niceness=${NICE:-10}
 state=${BENCH_STATE:-/tmp/switchboard-bench}/workers
 mkdir -p "$state"
-accounts=$(( users > subscribers + 1 ? users : subscribers + 1 ))
 
 write_config() { # workers
   cat >"$state/switchboard.yaml" <<EOF
@@ -61,11 +52,7 @@ for count in "$workers" 1; do
   write_config "$count"
   node bin/switchboard.js start -c "$state/switchboard.yaml" >"$state/server.log" 2>&1 &
   server=$!
-  for _ in $(seq 600); do
-    grep -q '"msg":"started"' "$state/server.log" 2>/dev/null && break
-    kill -0 "$server" 2>/dev/null || { cat "$state/server.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_started switchboard "$state/server.log" "$server"
   label="$count worker$([ "$count" = 1 ] || echo s)"
   echo "$label: messaging ($users users, $duration s), then PubSub ($subscribers subscribers, $items items)..." >&2
   echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
