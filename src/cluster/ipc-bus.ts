@@ -71,6 +71,18 @@ export function processChannel(): WorkerChannel {
 type Handler = (message: BusMessage) => void;
 
 /** An inbox subject of a worker's requests, naming the worker. */
+/** Adds `worker` to the workers listening on `subject`, or removes it (and a subject left empty). */
+function setMember(listening: Map<string, Set<string>>, subject: string, worker: string, on: boolean): void {
+  let set = listening.get(subject);
+  if (on) {
+    if (!set) listening.set(subject, (set = new Set()));
+    set.add(worker);
+  } else if (set) {
+    set.delete(worker);
+    if (set.size === 0) listening.delete(subject);
+  }
+}
+
 const INBOX = /^_INBOX\.ipc\.([^.]+)\./;
 
 export class IpcBus implements ClusterBus {
@@ -115,14 +127,7 @@ export class IpcBus implements ClusterBus {
     if (table) this.tableKnown = true;
     if (Array.isArray(subs)) {
       for (const [worker, subject, on] of subs) {
-        let set = this.table.get(subject);
-        if (on) {
-          if (!set) this.table.set(subject, (set = new Set()));
-          set.add(worker);
-        } else if (set) {
-          set.delete(worker);
-          if (set.size === 0) this.table.delete(subject);
-        }
+        setMember(this.table, subject, worker, on);
       }
     }
     if (Array.isArray(gone)) {
@@ -306,14 +311,7 @@ export class IpcRelay {
   }
 
   private listen(worker: string, subject: string, on: boolean, out: Map<string, PrimaryToWorker>): void {
-    let set = this.listeners.get(subject);
-    if (on) {
-      if (!set) this.listeners.set(subject, (set = new Set()));
-      set.add(worker);
-    } else if (set) {
-      set.delete(worker);
-      if (set.size === 0) this.listeners.delete(subject);
-    }
+    setMember(this.listeners, subject, worker, on);
     for (const other of this.workers.keys()) if (other !== worker) (this.entry(out, other).subs ??= []).push([worker, subject, on]);
   }
 
