@@ -134,10 +134,12 @@ describe('workers: 2 behind one set of ports', () => {
     const carol = new BoshClient(httpPort);
     const carolJid = await carol.login('carol', 'secret', 'web');
     assert.match(carol.sid, /^[12]w[0-9a-f]{32}$/, 'the session id names its worker');
-    await alice.client.xmpp.send(xml('message', { to: carolJid, type: 'chat', id: 'b1' }, xml('body', {}, 'hello BOSH')));
-    assert.equal((await carol.waitFor((e) => e.name === 'message' && e.attrs.id === 'b1', 'message over BOSH', 15_000)).getChildText('body'), 'hello BOSH');
+    // carol speaks first: her worker announced her session before it relayed her message, so
+    // alice's worker knows where carol is once the message has arrived (no directory race).
     await carol.send(`<message xmlns='jabber:client' to='${alice.client.jid}' type='chat' id='b2'><body>hi from BOSH</body></message>`);
     assert.equal((await alice.client.waitFor((s) => s.is('message') && s.attrs.id === 'b2', 'message from BOSH', 15_000)).getChildText('body'), 'hi from BOSH');
+    await alice.client.xmpp.send(xml('message', { to: carolJid, type: 'chat', id: 'b1' }, xml('body', {}, 'hello BOSH')));
+    assert.equal((await carol.waitFor((e) => e.name === 'message' && e.attrs.id === 'b1', 'message over BOSH', 15_000)).getChildText('body'), 'hello BOSH');
     const served = new Set(primary.lines.filter((l) => l.msg === 'authenticated' && l.user === 'carol@localhost').map((l) => l.worker));
     assert.equal(served.size, 1, 'one worker holds the BOSH stream');
 
