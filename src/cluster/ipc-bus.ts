@@ -70,7 +70,6 @@ export function processChannel(): WorkerChannel {
 
 type Handler = (message: BusMessage) => void;
 
-/** An inbox subject of a worker's requests, naming the worker. */
 /** Adds `worker` to the workers listening on `subject`, or removes it (and a subject left empty). */
 function setMember(listening: Map<string, Set<string>>, subject: string, worker: string, on: boolean): void {
   let set = listening.get(subject);
@@ -83,6 +82,12 @@ function setMember(listening: Map<string, Set<string>>, subject: string, worker:
   }
 }
 
+/** Removes a worker that is gone from every subject (and the subjects left empty). */
+function forgetWorker(listening: Map<string, Set<string>>, worker: string): void {
+  for (const subject of [...listening.keys()]) setMember(listening, subject, worker, false);
+}
+
+/** An inbox subject of a worker's requests, naming the worker. */
 const INBOX = /^_INBOX\.ipc\.([^.]+)\./;
 
 export class IpcBus implements ClusterBus {
@@ -132,10 +137,7 @@ export class IpcBus implements ClusterBus {
     }
     if (Array.isArray(gone)) {
       for (const worker of gone) {
-        for (const [subject, set] of this.table) {
-          set.delete(worker);
-          if (set.size === 0) this.table.delete(subject);
-        }
+        forgetWorker(this.table, worker);
         this.links?.drop(worker);
       }
     }
@@ -260,10 +262,7 @@ export class IpcRelay {
   /** A worker is gone: forget its subscriptions, and tell the others. */
   detach(worker: string): void {
     this.workers.delete(worker);
-    for (const [subject, set] of this.listeners) {
-      set.delete(worker);
-      if (set.size === 0) this.listeners.delete(subject);
-    }
+    forgetWorker(this.listeners, worker);
     for (const send of this.workers.values()) send({ sb: 'msgs', m: [], gone: [worker] });
   }
 
