@@ -373,7 +373,9 @@ class ScriptHost {
         // A script's custom event to every node; the answer goes back into its worker.
         const timeout = typeof m.timeout === 'number' && m.timeout > 0 ? Math.min(m.timeout, this.ctx.config.timeout) : undefined;
         void this.ctx.cluster.request(SCRIPT_EVENT(m.name), m.payload, { timeout })
-          .then((replies) => { if (!settled) worker.postMessage({ id: m.id, replies }); });
+          .then((replies) => { if (!settled) worker.postMessage({ id: m.id, replies }); },
+            // The bus itself failed (not connected): the script ends with why, not at its timeout.
+            (err: unknown) => settle({ ok: false, error: `Cluster.request failed: ${(err as Error).message}`, sent: [], logs: [] }));
       });
       worker.once('error', (e) => settle({ ok: false, error: e.message, sent: [], logs: [] }));
       worker.once('exit', (code) => settle({ ok: false, error: `the script stopped (exit code ${code})`, sent: [], logs: [] }));
