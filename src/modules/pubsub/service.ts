@@ -58,6 +58,8 @@ export class PubSubService {
   readonly tree: NodeTree;
   readonly access: AccessControl;
   readonly notifier: Notifier;
+  /** Looked up once, not per publish (a hot path under Asterisk device-state load). */
+  private readonly publishes: { inc(): void };
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -71,6 +73,8 @@ export class PubSubService {
     this.tree = new NodeTree(jid, ctx.storage.pubsub, () => this.defaults());
     this.access = new AccessControl(ctx);
     this.notifier = new Notifier(ctx, jid, this.tree, this.access, pep && ((node) => pep.implicitRecipients(node)));
+    this.publishes = ctx.metrics.counter({ name: 'pubsub_publishes_total', help: 'Items published (PubSub services and PEP)', labelNames: ['service'] })
+      .labels({ service: pep ? 'pep' : 'pubsub' });
   }
 
   private get store() {
@@ -233,7 +237,7 @@ export class PubSubService {
       this.ctx.log.debug({ service: this.jid, node: node.name, item: id }, 'dropped the stored item replaced by an unstored one');
     }
     node.lastItem = item;
-    this.ctx.metrics.counter({ name: 'pubsub_publishes_total', help: 'Items published (PubSub services and PEP)', labelNames: ['service'] }).inc({ service: this.pep ? 'pep' : 'pubsub' });
+    this.publishes.inc();
     await this.notifier.items(node, [itemElement(item, node.config.deliverPayloads)]);
     this.observer?.published(this, node, item);
   }
