@@ -111,8 +111,10 @@ export class TrafficLimiter {
     const breach = xmpp ? this.add(xmpp, 1) : undefined;
     if (breach) return breach;
     const bin = this.counters.bin;
+    if (bin?.rule.action !== 'drop') return undefined;
     // Bytes over a drop limit: the stanzas they carry are dropped.
-    return bin?.rule.action === 'drop' ? this.check(bin) : undefined;
+    this.roll(bin);
+    return this.check(bin);
   }
 
   private add(counter: Counter, n: number): TrafficBreach | undefined {
@@ -130,8 +132,8 @@ export class TrafficLimiter {
     }
   }
 
+  /** The limit the counter is over, if any; its window must be current (`roll`). */
   private check(counter: Counter): TrafficBreach | undefined {
-    this.roll(counter);
     const { rule } = counter;
     const unit = rule.type === 'xmpp' ? 'stanzas' : 'bytes';
     if (rule.lifetime > 0 && counter.total > rule.lifetime) {
