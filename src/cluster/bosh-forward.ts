@@ -11,6 +11,11 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { workerIndex, workerSocketPath } from './workers.js';
 
+/** The private socket on which a worker serves the BOSH requests of its sessions to the other workers. */
+function boshSocketPath(worker: number | string): string {
+  return workerSocketPath(`bosh-${worker}.sock`);
+}
+
 /** Marks a forwarded request whose client connection was TLS (trusted only on the private socket). */
 const SECURE_HEADER = 'x-switchboard-secure';
 
@@ -30,7 +35,7 @@ export class BoshForwarder {
   static start(handler: (req: IncomingMessage, res: ServerResponse) => void, log: Logger): BoshForwarder | undefined {
     const index = workerIndex();
     if (index === undefined) return undefined;
-    const path = workerSocketPath(`bosh-${index}.sock`);
+    const path = boshSocketPath(index);
     rmSync(path, { force: true }); // left by this worker's previous run, if it crashed
     const server = createServer(handler);
     const forwarder = new BoshForwarder(index, server, log);
@@ -63,7 +68,7 @@ export class BoshForwarder {
     const headers: Record<string, string> = { 'content-type': req.headers['content-type'] ?? 'text/xml; charset=utf-8', 'content-length': String(body.length) };
     if (req.headers.origin) headers.origin = req.headers.origin;
     if (secure) headers[SECURE_HEADER] = '1';
-    const forwarded = request({ socketPath: workerSocketPath(`bosh-${owner}.sock`), method: 'POST', path: req.url ?? '/http-bind/', headers }, (answer) => {
+    const forwarded = request({ socketPath: boshSocketPath(owner), method: 'POST', path: req.url ?? '/http-bind/', headers }, (answer) => {
       const out: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && name !== 'connection' && name !== 'keep-alive' && name !== 'transfer-encoding') out[name] = value;
       res.writeHead(answer.statusCode ?? 502, out);

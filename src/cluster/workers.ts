@@ -47,12 +47,14 @@ export function workerIndex(): number | undefined {
   return Number.isInteger(index) && index > 0 ? index : undefined;
 }
 
-/**
- * A private Unix socket of a worker (its direct bus link, its BOSH forwarding), in a directory
- * named after the primary's pid: the workers of one primary share it, another primary has its own.
- */
+/** The directory of the workers' private sockets: the workers of one primary share it, another primary has its own. */
+function socketDirectory(primaryPid: number): string {
+  return join(tmpdir(), `switchboard-${primaryPid}`);
+}
+
+/** A private Unix socket of a worker (its direct bus link, its BOSH forwarding), in its primary's socketDirectory. */
 export function workerSocketPath(name: string): string {
-  const dir = join(tmpdir(), `switchboard-${process.ppid}`);
+  const dir = socketDirectory(process.ppid);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   return join(dir, name);
 }
@@ -266,8 +268,8 @@ export class WorkerSupervisor {
       else worker.process.kill('SIGTERM');
     }
     await Promise.all(exits);
-    // The workers' private sockets (workerSocketPath: named after this process).
-    rmSync(join(tmpdir(), `switchboard-${process.pid}`), { recursive: true, force: true });
+    // The workers' private sockets (workerSocketPath).
+    rmSync(socketDirectory(process.pid), { recursive: true, force: true });
   }
 
   /** Ends every worker at once (a second stop signal). */
