@@ -83,7 +83,11 @@ async function startRelay(ctx: ModuleContext<AmiConfig>, metrics: LinkMetrics): 
     active = true;
     ctx.log.info({ servers: links.map((l) => l.name), host, deviceState: config['device-state'], presence: config.presence }, 'AMI relay starting');
     // What XMPP servers published before this start (stored items) is due to the AMI servers too.
-    if (unhook && host) await ctx.hooks.fire('device-state/replay', { host });
+    if (unhook && host) {
+      // A failed replay (storage) must not keep the links down, nor reject into the serving check's timer.
+      await ctx.hooks.fire('device-state/replay', { host })
+        .catch((e: Error) => ctx.log.error({ err: e, host }, 'AMI relay: replaying the stored device states failed; XMPP states reach the AMI servers from their next change'));
+    }
     if (active) for (const link of links) link.transport.start();
   };
   const deactivate = () => {
