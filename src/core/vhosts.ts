@@ -85,6 +85,11 @@ export function parseDomain(input: string): string {
   }
 }
 
+/** A host added at runtime, as stored. */
+function fromStorage(domain: string, settings: VhostSettings): Vhost {
+  return { ...defaultVhostSettings(), ...settings, domain, configured: false, stored: true };
+}
+
 export class VhostRegistry {
   private readonly hosts = new Map<string, Vhost>();
   private readonly configured: ReadonlySet<string>;
@@ -117,7 +122,7 @@ export class VhostRegistry {
     for (const [domain, settings] of Object.entries(stored)) {
       if (this.configured.has(domain)) continue;
       const previous = this.hosts.get(domain);
-      const vhost: Vhost = { ...defaultVhostSettings(), ...settings, domain, configured: false, stored: true };
+      const vhost = fromStorage(domain, settings);
       if (!previous) changes.push({ kind: 'added', vhost });
       else if (!same(previous, vhost)) changes.push({ kind: 'updated', vhost, previous });
     }
@@ -140,7 +145,7 @@ export class VhostRegistry {
     }
     for (const [domain, settings] of Object.entries(stored)) {
       if (registry.hosts.has(domain)) continue;
-      registry.hosts.set(domain, { ...defaultVhostSettings(), ...settings, domain, configured: false, stored: true });
+      registry.hosts.set(domain, fromStorage(domain, settings));
     }
     return registry;
   }
