@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { AmiMessage } from './codec.js';
 import { eidOf, type AmiConfig, type AmiServerConfig } from './config.js';
-import { AmiConnection, type LinkActivity, type LinkState, type LinkStatistics } from './connection.js';
+import { AmiConnection, type ConnectionHandlers, type LinkState, type LinkStatistics } from './connection.js';
 import type { DeviceRelay, RelayTarget } from './device-relay.js';
 import type { PresenceRelay } from './presence-relay.js';
 import { LogThrottle } from './throttle.js';
@@ -20,12 +20,8 @@ export interface Transport {
   list(action: string, each: (event: AmiMessage) => void): Promise<boolean>;
 }
 
-export interface TransportHandlers {
-  up(): void;
-  event(message: AmiMessage): void;
-  down(reason: string): void;
-  counted?(what: LinkActivity): void;
-}
+/** What a transport tells its link: the TCP connection's handlers, which the ZeroMQ one shares. */
+export type TransportHandlers = ConnectionHandlers;
 
 export type TransportFactory = (server: AmiServerConfig, config: AmiConfig, log: Logger, handlers: TransportHandlers) => Transport;
 
