@@ -35,8 +35,8 @@ export class TableBusy extends Error {
 }
 
 export interface TableSource {
-  /** Takes up to `limit` of the oldest rows out of the table. */
-  take(limit: number): Promise<TableRow[]>;
+  /** Takes up to BATCH of the oldest rows out of the table. */
+  take(): Promise<TableRow[]>;
   close(): Promise<void>;
 }
 
@@ -51,15 +51,18 @@ const takeSql = (table: string) =>
 
 export class SqliteTable implements TableSource {
   private db: Database.Database | undefined;
+  private readonly sql: string;
 
-  constructor(private readonly path: string, private readonly table: string) {}
+  constructor(private readonly path: string, table: string) {
+    this.sql = takeSql(table);
+  }
 
   async take(): Promise<TableRow[]> {
     try {
       // Opened per use after a failure: the proxy may have recreated the file. better-sqlite3 is
       // synchronous, so a short busy timeout: the server must not stall while the proxy writes.
       this.db ??= new Database(this.path, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
-      return this.db.prepare<[], TableRow>(takeSql(this.table)).all();
+      return this.db.prepare<[], TableRow>(this.sql).all();
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_BUSY') throw new TableBusy();
       this.db?.close();
@@ -76,8 +79,10 @@ export class SqliteTable implements TableSource {
 
 export class PostgresTable implements TableSource {
   private readonly pool: pg.Pool;
+  private readonly sql: string;
 
-  constructor(url: string, private readonly table: string, log: Logger) {
+  constructor(url: string, table: string, log: Logger) {
+    this.sql = takeSql(table);
     // One connection is enough for one poll a second; the pool reconnects after a restart.
     this.pool = new pg.Pool({ connectionString: url, max: 1, application_name: 'switchboard-sip-presence', connectionTimeoutMillis: 10_000 });
     // A connection dropped while idle (server restart) must not crash the process.
@@ -85,7 +90,7 @@ export class PostgresTable implements TableSource {
   }
 
   async take(): Promise<TableRow[]> {
-    const result = await this.pool.query<TableRow>(takeSql(this.table));
+    const result = await this.pool.query<TableRow>(this.sql);
     return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
   }
 
@@ -123,7 +128,7 @@ export class TablePoller {
   async poll(): Promise<void> {
     let rows: TableRow[];
     try {
-      rows = await this.source.take(BATCH);
+      rows = await this.source.take();
     } catch (e) {
       if (e instanceof TableBusy) {
         this.log.debug({ table: this.describe }, 'SIP presence table locked by a writer: its rows wait for the next poll');
