@@ -31,3 +31,21 @@ export interface ClusterBus {
   onStatus(listener: (status: BusStatus) => void): () => void;
   close(): Promise<void>;
 }
+
+/**
+ * A request's replies, gathered the same way on every bus: listens on `inbox`, sends the request
+ * (with `send`, naming that inbox), and resolves once `expected` replies came or at the timeout.
+ */
+export function gatherReplies(bus: ClusterBus, inbox: string, { timeout, expected }: RequestOptions, send: () => void): Promise<unknown[]> {
+  if (expected === 0) return Promise.resolve([]);
+  return new Promise((resolve) => {
+    const replies: unknown[] = [];
+    const finish = () => { clearTimeout(timer); unsubscribe(); resolve(replies); };
+    const unsubscribe = bus.subscribe(inbox, (m) => {
+      replies.push(m.data);
+      if (expected !== undefined && replies.length >= expected) finish();
+    });
+    const timer = setTimeout(finish, timeout);
+    send();
+  });
+}

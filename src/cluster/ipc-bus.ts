@@ -6,7 +6,7 @@
 // the table, through the primary before that (and always without links, as in unit tests).
 // Replies to a request go to the asking worker, named in its inbox subject. Same semantics as
 // the NATS bus (nats-bus.ts), so everything above it is unchanged.
-import type { BusMessage, BusStatus, ClusterBus, RequestOptions } from './bus.js';
+import { gatherReplies, type BusMessage, type BusStatus, type ClusterBus, type RequestOptions } from './bus.js';
 import type { PeerLinks } from './peer-links.js';
 
 /** One bus operation of a worker. */
@@ -215,19 +215,9 @@ export class IpcBus implements ClusterBus {
     };
   }
 
-  request(subject: string, data: unknown, { timeout, expected }: RequestOptions): Promise<unknown[]> {
-    if (expected === 0) return Promise.resolve([]);
-    return new Promise((resolve) => {
-      const replies: unknown[] = [];
-      const inbox = `_INBOX.ipc.${this.id}.${++this.inboxCounter}`; // see INBOX
-      const finish = () => { clearTimeout(timer); unsubscribe(); resolve(replies); };
-      const unsubscribe = this.subscribe(inbox, (m) => {
-        replies.push(m.data);
-        if (expected !== undefined && replies.length >= expected) finish();
-      });
-      const timer = setTimeout(finish, timeout);
-      this.send(subject, data, inbox);
-    });
+  request(subject: string, data: unknown, options: RequestOptions): Promise<unknown[]> {
+    const inbox = `_INBOX.ipc.${this.id}.${++this.inboxCounter}`; // see INBOX
+    return gatherReplies(this, inbox, options, () => this.send(subject, data, inbox));
   }
 
   onStatus(_listener: (status: BusStatus) => void): () => void {

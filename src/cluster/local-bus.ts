@@ -1,7 +1,7 @@
 // The in-process cluster bus: a single node's bus (cluster-wide requests then reach just this
 // node) and the network several in-process nodes share in unit tests. Delivery is asynchronous
 // (a microtask later) and in publish order, like the NATS bus.
-import type { BusMessage, BusStatus, ClusterBus, RequestOptions } from './bus.js';
+import { gatherReplies, type BusMessage, type BusStatus, type ClusterBus, type RequestOptions } from './bus.js';
 
 type Handler = (message: BusMessage) => void;
 
@@ -63,19 +63,9 @@ class LocalBus implements ClusterBus {
     return unsubscribe;
   }
 
-  request(subject: string, data: unknown, { timeout, expected }: RequestOptions): Promise<unknown[]> {
-    if (expected === 0) return Promise.resolve([]);
-    return new Promise((resolve) => {
-      const replies: unknown[] = [];
-      const inbox = this.network.inbox();
-      const finish = () => { clearTimeout(timer); unsubscribe(); resolve(replies); };
-      const unsubscribe = this.subscribe(inbox, (m) => {
-        replies.push(m.data);
-        if (expected !== undefined && replies.length >= expected) finish();
-      });
-      const timer = setTimeout(finish, timeout);
-      this.network.deliver(subject, data, inbox);
-    });
+  request(subject: string, data: unknown, options: RequestOptions): Promise<unknown[]> {
+    const inbox = this.network.inbox();
+    return gatherReplies(this, inbox, options, () => this.network.deliver(subject, data, inbox));
   }
 
   onStatus(_listener: (status: BusStatus) => void): () => void {

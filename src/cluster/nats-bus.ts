@@ -3,7 +3,7 @@
 // membership and directory layers resynchronise (see membership.ts).
 import { connect, createInbox, JSONCodec, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
-import type { BusMessage, BusStatus, ClusterBus, RequestOptions } from './bus.js';
+import { gatherReplies, type BusMessage, type BusStatus, type ClusterBus, type RequestOptions } from './bus.js';
 
 const codec = JSONCodec<unknown>();
 
@@ -118,19 +118,10 @@ class NatsBus implements ClusterBus {
   }
 
   // nats.js `request` takes the first reply only; gathering from every node needs our own inbox.
-  request(subject: string, data: unknown, { timeout, expected }: RequestOptions): Promise<unknown[]> {
-    if (expected === 0 || this.nc.isClosed()) return Promise.resolve([]);
-    return new Promise((resolve) => {
-      const replies: unknown[] = [];
-      const inbox = createInbox();
-      const finish = () => { clearTimeout(timer); unsubscribe(); resolve(replies); };
-      const unsubscribe = this.subscribe(inbox, (m) => {
-        replies.push(m.data);
-        if (expected !== undefined && replies.length >= expected) finish();
-      });
-      const timer = setTimeout(finish, timeout);
-      this.nc.publish(subject, codec.encode(data), { reply: inbox });
-    });
+  request(subject: string, data: unknown, options: RequestOptions): Promise<unknown[]> {
+    if (this.nc.isClosed()) return Promise.resolve([]);
+    const inbox = createInbox();
+    return gatherReplies(this, inbox, options, () => this.nc.publish(subject, codec.encode(data), { reply: inbox }));
   }
 
   onStatus(listener: (status: BusStatus) => void): () => void {
