@@ -89,7 +89,10 @@ export class PepServices {
     if (!ours || !(await this.accountExists(r.to.bare, r.to.domain, r.to.local))) return false;
     await (await this.get(r.to.bare)).protocol.handle(r);
     // Other cluster nodes keep their own copy of this account's PEP: changed, they read it again.
-    if (type === 'set') void this.ctx.cluster.request(PEP_CHANGED, { bare: r.to.bare });
+    if (type === 'set' && this.ctx.cluster.enabled) {
+      void this.ctx.cluster.request(PEP_CHANGED, { bare: r.to.bare })
+        .catch((err: unknown) => this.ctx.log.warn({ err, account: r.to.bare }, 'could not tell the cluster of a PEP change'));
+    }
     return true;
   }
 
