@@ -155,7 +155,10 @@ export class EntityCaps {
         return features;
       }
       this.remember(key, features);
-      if (verifiable) void this.ctx.cluster.request(CAPS_VERIFIED, { key, features: [...features] });
+      if (verifiable && this.ctx.cluster.enabled) {
+        void this.ctx.cluster.request(CAPS_VERIFIED, { key, features: [...features] })
+          .catch((err: unknown) => this.ctx.log.warn({ err, node: key }, 'could not share verified entity caps with the cluster'));
+      }
       return features;
     }).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, work);
