@@ -1,13 +1,13 @@
 // Software version (XEP-0092).
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { platform, release } from 'node:os';
 import { defineModule } from '../core/module-definition.js';
 import { xml } from '../xml/element.js';
+import { VERSION } from '../version.js';
 
 const NS_VERSION = 'jabber:iq:version';
 
-export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+export { VERSION };
 
 export default defineModule({
   name: 'version',

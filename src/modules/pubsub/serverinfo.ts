@@ -5,7 +5,7 @@
 // item is published again whenever its content changes (virtual hosts added, enabled, disabled or
 // removed; a new version). There are no server-to-server connections, so no <federation/>.
 // Switching the option off withdraws the node, since publishing was the administrator's opt-in.
-import { readFileSync } from 'node:fs';
+import { VERSION } from '../../version.js';
 import { xml, type Element } from '../../xml/element.js';
 import type { NodeConfig } from './config.js';
 import type { PubSubService } from './service.js';
@@ -15,8 +15,6 @@ export const SERVERINFO_NODE = 'serverinfo';
 /** XEP-0485 section 9.2 reuses XEP-0157's FORM_TYPE for the node's address. */
 export const FORM_SERVERINFO = 'http://jabber.org/network/serverinfo';
 const ITEM_ID = 'current';
-
-const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
 
 /** XEP-0485 section 4: each domain served here, and the software (XEP-0092's query, as the XEP's example has it). */
 export function serverInfoPayload(domains: readonly string[]): Element {
