@@ -9,7 +9,7 @@ import { dumpConfig } from './config/dump.js';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type Config, type LoadedConfig } from './config/load.js';
 import { createLogging, type Logging } from './core/log.js';
 import { formatSample } from './core/metrics.js';
-import { removePidFile, runFilePaths, writeConfigDump, writePidFile, writeStatistics } from './core/run-files.js';
+import { removePidFile, runFilePaths, writeConfigDump, writePidFile, writeStatistics, type RunFilePaths } from './core/run-files.js';
 import { startServer } from './core/server.js';
 import { parseJid, JidError, normaliseDomain } from './jid.js';
 import { VERSION } from './modules/version.js';
@@ -193,31 +193,22 @@ async function start(options: Options): Promise<number> {
     // Listening from the outset: a signal that arrives while starting stops the server once it is up.
     const stopRequest = nextStopSignal();
     const workers = workerCount(config.workers);
-    if (workers > 1) return supervise(workers, stopRequest);
+    if (workers > 1) return supervise(workers, stopRequest, files);
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer(config, { configFile: file, log });
     } catch (e) {
       stopRequest.cancel();
-      if (config.log['pid-file']) removePidFile(files.pid);
+      removeOwnPidFile(files);
       log.fatal({ err: e }, 'cannot start');
       throw new CommandError(`cannot start: ${(e as Error).message}`);
     }
     logging.announce({ modules: server.moduleNames, listeners: server.addresses.map((a) => `${a.name} ${a.host}:${a.port}`), configDump: files.configDump }, 'started');
     // SIGHUP reads the configuration file again, as POST /api/v1/config/reload does (core/reload.ts).
-    const onHangup = () => { server.reload().catch((e: unknown) => log.error({ err: e }, 'configuration reload refused; nothing changed')); };
-    process.on('SIGHUP', onHangup);
-    const signal = await stopRequest.received;
-    process.off('SIGHUP', onHangup);
-    log.info({ signal }, 'stopping');
-    // A second signal while stopping means "stop now", as people press Ctrl-C again when a stop hangs.
-    const impatience = nextStopSignal();
-    void impatience.received.then(() => process.exit(1));
-    try {
-      await server.stop();
-    } finally {
-      impatience.cancel();
-    }
+    await untilStopped(stopRequest, {
+      reload: () => { server.reload().catch((e: unknown) => log.error({ err: e }, 'configuration reload refused; nothing changed')); },
+      stop: () => server.stop(),
+    });
     // Seed 001 11.3.7: a graceful stop leaves the statistics of the run behind.
     try {
       const statistics = await writeStatistics(files.statistics, server.metrics, { startedAt: server.startedAt, version: VERSION });
@@ -226,14 +217,13 @@ async function start(options: Options): Promise<number> {
     } catch (e) {
       log.error({ err: e, file: files.statistics }, 'cannot write the statistics');
     }
-    if (config.log['pid-file']) removePidFile(files.pid);
+    removeOwnPidFile(files);
     log.info('stopped');
     return 0;
   }
 
   /** `workers` above 1: this process forks and watches the workers (cluster/workers.ts), which serve. */
-  async function supervise(count: number, stopRequest: ReturnType<typeof nextStopSignal>): Promise<number> {
-    const files = runFilePaths(config);
+  async function supervise(count: number, stopRequest: ReturnType<typeof nextStopSignal>, files: RunFilePaths): Promise<number> {
     const supervisor = new WorkerSupervisor({ count, configFile: file, log, nodeName: config.cluster['node-name'], subjectPrefix: config.cluster['subject-prefix'] });
     let listeners: string[];
     try {
@@ -241,26 +231,37 @@ async function start(options: Options): Promise<number> {
     } catch (e) {
       stopRequest.cancel();
       await supervisor.stop();
-      if (config.log['pid-file']) removePidFile(files.pid);
+      removeOwnPidFile(files);
       log.fatal({ err: e }, 'cannot start');
       throw new CommandError(`cannot start: ${(e as Error).message}`);
     }
     logging.announce({ workers: Object.fromEntries(supervisor.pids()), listeners, configDump: files.configDump }, 'started');
-    const onHangup = () => supervisor.reload();
-    process.on('SIGHUP', onHangup);
+    await untilStopped(stopRequest, { reload: () => supervisor.reload(), stop: () => supervisor.stop(), kill: () => supervisor.kill() });
+    removeOwnPidFile(files);
+    log.info('stopped');
+    return 0;
+  }
+
+  function removeOwnPidFile(files: RunFilePaths): void {
+    if (config.log['pid-file']) removePidFile(files.pid);
+  }
+
+  /**
+   * Until SIGINT or SIGTERM, SIGHUP runs `reload`; then `stop`. A second stop signal while
+   * stopping means "stop now" (people press Ctrl-C again when a stop hangs): `kill`, exit.
+   */
+  async function untilStopped(stopRequest: ReturnType<typeof nextStopSignal>, run: { reload: () => void; stop: () => Promise<void>; kill?: () => void }): Promise<void> {
+    process.on('SIGHUP', run.reload);
     const signal = await stopRequest.received;
-    process.off('SIGHUP', onHangup);
+    process.off('SIGHUP', run.reload);
     log.info({ signal }, 'stopping');
     const impatience = nextStopSignal();
-    void impatience.received.then(() => { supervisor.kill(); process.exit(1); });
+    void impatience.received.then(() => { run.kill?.(); process.exit(1); });
     try {
-      await supervisor.stop();
+      await run.stop();
     } finally {
       impatience.cancel();
     }
-    if (config.log['pid-file']) removePidFile(files.pid);
-    log.info('stopped');
-    return 0;
   }
 }
 
