@@ -134,7 +134,12 @@ export class Membership {
    * never takes the role from a running one.
    */
   leader(): NodeInfo {
-    return this.connected().sort((a, b) => a.started - b.started || a.name.localeCompare(b.name))[0]!;
+    // A scan, not list(): asked for every stanza to a domain service and every presence broadcast.
+    let oldest = this.nodes.get(this.o.nodeName)!; // this node: always connected
+    for (const n of this.nodes.values()) {
+      if (n.state === 'connected' && (n.started - oldest.started || n.name.localeCompare(oldest.name)) < 0) oldest = n;
+    }
+    return { ...oldest };
   }
 
   isCleanupLeader(): boolean {
