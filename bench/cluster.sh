@@ -57,7 +57,7 @@ start_node() { # name
   wait_started "$1" "$state/$1.log" "$!"
 }
 
-measure() { # label targets
+measure() { # label targets result-name
   echo "$1: messaging ($users users, $duration s), then PubSub ($subscribers subscribers, $items items)..." >&2
   nice -n "$niceness" node --import tsx bench/run.ts --scenario messaging --target "$2" \
     --users "$users" --duration "$duration" --json >"$results/messaging.json"
