@@ -56,7 +56,7 @@ export class Server {
   /** Counters and gauges of every component (core/metrics.ts): `GET /metrics`, statistics. */
   readonly metrics = new Metrics();
   /** The core's counters (stanzas, connections, authentications); modules register their own on `metrics`. */
-  readonly stats = new CoreStatistics(this.metrics, { sessions: () => [...this.sessions.local()].length, inFlight: () => this.inFlight.size });
+  readonly stats = new CoreStatistics(this.metrics, { sessions: () => this.sessions.localCount(), inFlight: () => this.inFlight.size });
   /** The watchdog of each listener (seed 11.8); BOSH sessions end by their own inactivity rule (bosh.max-inactivity-time). */
   readonly watchdogs: Record<'c2s' | 'websocket', Watchdog>;
   private readonly preAuthFeatureFns: ((domain: string) => Element | undefined)[] = [];

@@ -94,6 +94,13 @@ export class SessionManager {
     for (const s of this.all()) if (s.node === undefined) yield s;
   }
 
+  /** How many sessions this node holds (`size` counts the other nodes' too, in a cluster). */
+  localCount(): number {
+    let n = 0;
+    for (const _ of this.local()) n++;
+    return n;
+  }
+
   /** Every session, this node's and, in a cluster, the other nodes'. */
   all(): IterableIterator<ClientSession> {
     const maps = this.byBare.values();

@@ -58,7 +58,7 @@ export function registerObservability(server: Server, http: HttpRoutes): void {
       status: serving ? 'ok' : server.state,
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - server.startedAt.getTime()) / 1000),
-      sessions: server.sessions.size,
+      sessions: server.sessions.localCount(),
       connections: server.stats.openStreams,
     });
   }, { operations: [{ method: 'GET', path: '/health' }, { method: 'HEAD', path: '/health' }] });
