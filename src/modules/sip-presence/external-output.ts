@@ -14,6 +14,7 @@ import type { Availability, PhoneState } from './state-machine.js';
 import type { PhoneMapping } from './mapping.js';
 import type { PresenceOutput } from './bridge.js';
 import { BoshAuthFailed, BoshClient, type BoshAccount } from './bosh-client.js';
+import { InOrder } from './in-order.js';
 
 export interface ExternalOptions {
   url: string;
@@ -53,7 +54,7 @@ interface Phone {
 export class ExternalOutput implements PresenceOutput {
   private readonly store: KeyValueStore;
   private readonly phones = new Map<string, Phone>();
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly queue = new InOrder();
   private restoredStates = new Map<string, PhoneState>();
   /** Every client not yet ended, logging in included: a stop must not wait for their held requests. */
   private readonly clients = new Set<BoshClient>();
@@ -116,12 +117,9 @@ export class ExternalOutput implements PresenceOutput {
 
   /** Runs the updates of one phone in order. */
   private chain(uri: string, work: () => Promise<void>): void {
-    const previous = this.chains.get(uri) ?? Promise.resolve();
-    const next = previous.then(work).catch((err: unknown) => {
+    this.queue.run(uri, work, (err: unknown) => {
       if (!this.stopped) this.ctx.log.error({ err, uri }, 'could not send the phone\'s presence');
     });
-    this.chains.set(uri, next);
-    void next.then(() => { if (this.chains.get(uri) === next) this.chains.delete(uri); });
   }
 
   private client(phone: Phone): BoshClient {
@@ -222,7 +220,7 @@ export class ExternalOutput implements PresenceOutput {
     phone.client = undefined;
     phone.stored = undefined;
     this.phones.delete(phone.mapping.uri);
-    await this.chains.get(`${phone.mapping.uri} store`);
+    await this.queue.done(`${phone.mapping.uri} store`);
     await this.store.delete(`sip:${phone.mapping.uri}`, KEY);
     if (client?.active) await client.terminate(xml('presence', { type: 'unavailable' }));
     if (client) this.clients.delete(client);
@@ -233,6 +231,6 @@ export class ExternalOutput implements PresenceOutput {
     for (const phone of this.phones.values()) clearTimeout(phone.retryTimer);
     for (const client of this.clients) client.detach();
     this.clients.clear();
-    await Promise.all([...this.chains.values()]);
+    await this.queue.allDone();
   }
 }

@@ -16,6 +16,7 @@ import { xml, type Element } from '../../xml/element.js';
 import type { Availability } from './state-machine.js';
 import type { PhoneMapping } from './mapping.js';
 import type { PresenceOutput } from './bridge.js';
+import { InOrder } from './in-order.js';
 
 export interface InternalOptions {
   /** Domain of usernames written without one. */
@@ -54,8 +55,8 @@ class PhoneSession implements ClientSession {
 
 export class InternalOutput implements PresenceOutput {
   private readonly sessions = new Map<string, PhoneSession>();
-  /** Per phone, the update under way: updates of one phone run in order. */
-  private readonly chains = new Map<string, Promise<void>>();
+  /** Updates of one phone run in order. */
+  private readonly queue = new InOrder();
   /** Sessions the server ended, whose session/closed handling is under way. */
   private readonly closing = new Set<Promise<void>>();
 
@@ -63,12 +64,9 @@ export class InternalOutput implements PresenceOutput {
   constructor(private readonly ctx: ModuleContext, private readonly options: InternalOptions, private readonly lost: (uri: string) => void) {}
 
   update(phone: PhoneMapping, availability: Availability): void {
-    const previous = this.chains.get(phone.uri) ?? Promise.resolve();
-    const next = previous.then(() => this.apply(phone, availability)).catch((err: unknown) => {
+    this.queue.run(phone.uri, () => this.apply(phone, availability), (err: unknown) => {
       this.ctx.log.error({ err, uri: phone.uri }, 'could not update the phone\'s presence');
     });
-    this.chains.set(phone.uri, next);
-    void next.then(() => { if (this.chains.get(phone.uri) === next) this.chains.delete(phone.uri); });
   }
 
   private jidOf(phone: PhoneMapping): JID | undefined {
@@ -142,7 +140,7 @@ export class InternalOutput implements PresenceOutput {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.chains.values(), ...this.closing]);
+    await Promise.all([this.queue.allDone(), ...this.closing]);
     for (const [uri, session] of [...this.sessions]) await this.end(session, uri);
   }
 }
