@@ -93,6 +93,12 @@ describe('HTTP management API', () => {
       assert.equal(await store.revoke(info.id), true);
       assert.equal((await apiClient(s.httpPort, token)('GET', '/vhosts')).status, 401);
     });
+
+    it('revokes nothing for an id no token has, even one every object answers to', async () => {
+      const store = new TokenStore(s.server.storage);
+      assert.equal(await store.revoke('constructor'), false);
+      assert.equal(await store.revoke('000000000000'), false);
+    });
   });
 
   describe('request errors', () => {

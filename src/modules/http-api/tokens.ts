@@ -96,7 +96,7 @@ export class TokenStore {
   /** Revokes a token by id; false when there is none. */
   revoke(id: string): Promise<boolean> {
     return this.change((records) => {
-      if (!(id in records)) return false;
+      if (!Object.hasOwn(records, id)) return false; // not 'in': 'constructor' is in every object
       delete records[id];
       return true;
     });
