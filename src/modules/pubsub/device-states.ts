@@ -129,10 +129,10 @@ function mapFor<T>(maps: Map<string, Map<string, T>>, key: string): Map<string, 
   return map;
 }
 
-/** Serves the view on the HTTP listeners, to administrators only. */
 /** The cluster-wide request for the view of the node serving PubSub. */
 const VIEW_REQUEST = 'pubsub/device-state-view';
 
+/** Serves the view on the HTTP listeners, to administrators only. */
 export function serveDeviceStates(ctx: ModuleContext, view: DeviceStateView): void {
   const endpoint = (path: string, body: () => Promise<unknown>) => ctx.http.route(path, async (req, res, url) => {
     if (ctx.http.cors(req, res, 'GET, OPTIONS')) return;
