@@ -8,6 +8,7 @@ import { startTestServer, type TestServer } from './support/server.js';
 import { NS_ADMIN, canLogIn, connectClient, type Connected } from './support/adhoc-client.js';
 import { commandRegistry } from '../src/modules/adhoc/commands.js';
 import { fields } from '../src/modules/adhoc/forms.js';
+import { waitUntil } from './support/wait.js';
 
 const node = (id: string) => `${NS_ADMIN}#${id}`;
 
@@ -132,7 +133,7 @@ describe('ad-hoc commands and XEP-0133 service administration', () => {
 
     const victim = await login('victim', { password: 'new', resource: 'r1' });
     await admin.command('localhost', node('disable-user'), { fields: { accountjids: ['victim@localhost'] } });
-    await waitUntil(() => t.server.sessions.resources('victim@localhost').length === 0, 'disabled user logged out');
+    await waitUntil(() => t.server.sessions.resources('victim@localhost').length === 0, 'disabled user logged out', 5000);
     assert.equal(await canLogIn(t.port, 'victim', 'localhost', 'new'), false);
     const stats = await admin.command('localhost', node('user-stats'), { fields: { accountjid: 'victim@localhost' } });
     assert.deepEqual(stats.values.disabled, ['1']);
@@ -144,9 +145,9 @@ describe('ad-hoc commands and XEP-0133 service administration', () => {
     const b = await login('victim', { password: 'new', resource: 'b' });
     void a; void b;
     await admin.command('localhost', node('end-user-session'), { fields: { accountjids: ['victim@localhost/a'] } });
-    await waitUntil(() => t.server.sessions.resources('victim@localhost').map((s) => s.jid.resource).join() === 'b', 'only /a ended');
+    await waitUntil(() => t.server.sessions.resources('victim@localhost').map((s) => s.jid.resource).join() === 'b', 'only /a ended', 5000);
     await admin.command('localhost', node('end-user-session'), { fields: { accountjids: ['victim@localhost'] } });
-    await waitUntil(() => t.server.sessions.resources('victim@localhost').length === 0, 'all sessions ended');
+    await waitUntil(() => t.server.sessions.resources('victim@localhost').length === 0, 'all sessions ended', 5000);
 
     const deleted = await admin.command('localhost', node('delete-user'), { fields: { accountjids: ['victim@localhost', 'ghost@localhost'] } });
     assert.match(deleted.notes[0]!.text, /Deleted: victim@localhost\. Not found: ghost@localhost/);
@@ -228,11 +229,3 @@ describe('ad-hoc commands and XEP-0133 service administration', () => {
     assert.equal(await canLogIn(t.port, 'sleeper', 'localhost', 'pw'), false);
   });
 });
-
-async function waitUntil(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

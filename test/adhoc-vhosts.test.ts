@@ -11,6 +11,7 @@ import { NS_ADMIN, canLogIn, connectClient, type Connected } from './support/adh
 import { selfSignedPaths } from '../src/transports/certificates.js';
 import { checkEnvironment } from '../src/config/check.js';
 import { RawClient, STREAM_OPEN } from './support/raw-client.js';
+import { waitUntil } from './support/wait.js';
 
 const ADD = 'comp-repo-item-add';
 const UPDATE = 'comp-repo-item-update';
@@ -150,7 +151,7 @@ describe('VHost Manager', () => {
     assert.equal(t.server.vhosts.get('mine.example')!.enabled, false);
     assert.equal(t.server.vhosts.get('mine.example')!['in-band-registration'], true);
     await bob.waitFor(() => false, 'nothing', 200).catch(() => undefined);
-    await waitUntil(() => t.server.sessions.resources('bob@mine.example').length === 0, 'bob logged out');
+    await waitUntil(() => t.server.sessions.resources('bob@mine.example').length === 0, 'bob logged out', 5000);
     assert.equal(await canLogIn(t.port, 'bob', 'mine.example', 'pw'), false);
     await owner.command('vhost-man@localhost', UPDATE, { fields: { domain: 'mine.example', enabled: '1' } });
     assert.equal(await canLogIn(t.port, 'bob', 'mine.example', 'pw'), true);
@@ -206,11 +207,3 @@ describe('VHost Manager', () => {
     assert.ok(!report.lines.some((l) => l.includes('mine.example')));
   });
 });
-
-async function waitUntil(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

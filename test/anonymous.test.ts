@@ -8,6 +8,7 @@ import { startTestServer, type TestServer } from './support/server.js';
 import { connectClient, errorInfo, type Connected } from './support/adhoc-client.js';
 import { openStorage } from '../src/storage/index.js';
 import type { Storage } from '../src/storage/types.js';
+import { waitUntil } from './support/wait.js';
 
 describe('anonymous users', () => {
   let t: TestServer;
@@ -60,7 +61,7 @@ describe('anonymous users', () => {
     assert.equal(got.getChildText('body'), 'hello guest');
 
     await anon.stop();
-    await waitUntil(() => t.server.sessions.resources(bare).length === 0, 'logged out');
+    await waitUntil(() => t.server.sessions.resources(bare).length === 0, 'logged out', 5000);
     await alice.xmpp.send(xml('message', { to: bare, type: 'chat', id: 'gone' }, xml('body', {}, 'still there?')));
     const bounced = await alice.waitFor((s) => s.is('message') && s.attrs.id === 'gone', 'bounce');
     assert.equal(bounced.attrs.type, 'error');
@@ -93,14 +94,6 @@ describe('anonymous users', () => {
     const alice = await login('alice', 'localhost');
     for (let i = 0; i < 12; i++) await alice.request(xml('iq', { type: 'get', to: 'localhost' }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
     for (let i = 0; i < 8; i++) await anon.xmpp.send(ping()).catch(() => undefined);
-    await waitUntil(() => t.server.sessions.resources(anon.jid.split('/')[0]!).length === 0, 'disconnected');
+    await waitUntil(() => t.server.sessions.resources(anon.jid.split('/')[0]!).length === 0, 'disconnected', 5000);
   });
 });
-
-async function waitUntil(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -9,16 +9,9 @@ import { clusterTestsUnavailable, NatsServer } from './support/nats.js';
 import { apiClient } from './support/http-api.js';
 import { connectClient, type Connected } from './support/adhoc-client.js';
 import { TokenStore } from '../src/modules/http-api/tokens.js';
+import { waitUntil } from './support/wait.js';
 
 const skip = clusterTestsUnavailable();
-
-async function waitUntil(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('HTTP management API in a cluster', { skip }, () => {
   const postgres = skip ? undefined : backends().find((b) => b.name === 'postgres');

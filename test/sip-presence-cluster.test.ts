@@ -13,18 +13,11 @@ import { backends } from './support/postgres.js';
 import { clusterTestsUnavailable, NatsServer } from './support/nats.js';
 import { startLoggedServer, startWatcher, writeMapping, postgresTable, type LoggedServer, type LogLine, type ProxyTable } from './support/sip-presence.js';
 import type { LiveClient } from './support/xmpp-client.js';
+import { waitUntil } from './support/wait.js';
 
 const skip = clusterTestsUnavailable();
 const TOKEN = 'sip-presence-cluster-token-0123456789';
 const PHONE = 'alice@localhost/phone/100@pbx.example.com';
-
-async function waitUntil(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function post(port: number, body: unknown) {
   const res = await fetch(`http://127.0.0.1:${port}/sip-presence/events`, {

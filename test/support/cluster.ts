@@ -12,15 +12,9 @@ import { RawClient } from './raw-client.js';
 import { backends, type Backend } from './postgres.js';
 import { NatsServer } from './nats.js';
 import type { Element } from '../../src/xml/element.js';
+import { waitUntil } from './wait.js';
 
-/** Polls until `check` holds; the machine may be loaded, so the wait is generous. */
-export async function waitUntil(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { waitUntil };
 
 export const presenceFrom = (jid: string, type?: string) => (s: Element) =>
   s.name === 'presence' && s.attrs.from === jid && s.attrs.type === type;
