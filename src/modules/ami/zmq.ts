@@ -132,11 +132,18 @@ export class ZmqConnection implements Transport {
     this.state = 'connecting';
     if (this.attempts++ > 0) this.count('reconnect');
     const { host } = this.server;
-    this.request = new zmq.Request({ receiveTimeout: this.config['request-timeout'], sendTimeout: this.config['request-timeout'], linger: 0 });
-    this.request.connect(`tcp://${host}:${this.server['cmd-port']}`);
-    this.subscriber = new zmq.Subscriber({ linger: 0 });
-    this.subscriber.connect(`tcp://${host}:${this.server['evt-port']}`);
-    this.subscriber.subscribe('{');
+    try {
+      this.request = new zmq.Request({ receiveTimeout: this.config['request-timeout'], sendTimeout: this.config['request-timeout'], linger: 0 });
+      this.request.connect(`tcp://${host}:${this.server['cmd-port']}`);
+      this.subscriber = new zmq.Subscriber({ linger: 0 });
+      this.subscriber.connect(`tcp://${host}:${this.server['evt-port']}`);
+      this.subscriber.subscribe('{');
+    } catch (e) {
+      // connect() throws at once on an endpoint ZeroMQ refuses; without this the start()'s
+      // `void this.open()` would turn it into an unhandled rejection.
+      this.fail(`cannot open the ZeroMQ sockets: ${(e as Error).message}`, generation);
+      return;
+    }
     void this.readEvents(this.subscriber, generation);
     try {
       this.startup = startupOf(await this.exchange('CoreStatus', {}, true));
