@@ -123,8 +123,8 @@ export class AmiSimulator {
     this.startedAt = new Date();
     const reply = new zmq.Reply({ linger: 0 });
     const publisher = new zmq.Publisher({ linger: 0 });
-    await reply.bind(`tcp://127.0.0.1:${this.zmqPorts?.cmd ?? '*'}`);
-    await publisher.bind(`tcp://127.0.0.1:${this.zmqPorts?.evt ?? '*'}`);
+    await bindAgain(reply, `tcp://127.0.0.1:${this.zmqPorts?.cmd ?? '*'}`);
+    await bindAgain(publisher, `tcp://127.0.0.1:${this.zmqPorts?.evt ?? '*'}`);
     const port = (endpoint: string | null) => Number(endpoint?.split(':').pop());
     this.zmqPorts = { cmd: port(reply.lastEndpoint), evt: port(publisher.lastEndpoint) };
     const state = { reply, publisher, frozen: false, sending: Promise.resolve() as Promise<unknown> };
@@ -312,5 +312,22 @@ export class AmiSimulator {
       reply({ Message: 'Variable Set' });
     }
     this.notify();
+  }
+}
+
+/**
+ * Binds, retrying for a while when the port is still held: ZeroMQ closes sockets on its own I/O
+ * thread, so the port of a socket closed by stopZmq() may not be free yet when a restart binds it.
+ */
+async function bindAgain(socket: { bind(endpoint: string): Promise<void> }, endpoint: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      await socket.bind(endpoint);
+      return;
+    } catch (e) {
+      if (!/address already in use/i.test((e as Error).message) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }
